@@ -159,7 +159,7 @@ impl<H: History + ?Sized> Watcher<H> {
                         return Some(events.iter().map(|e| Ok(Event::clone(e))).collect());
                     }
                 }
-                RingRead::Behind { ring_first } => match self.from_history(ring_first - 1).await {
+                RingRead::Behind { ring_first } => match self.read_history(ring_first - 1).await {
                     Ok(events) if events.is_empty() => {}
                     Ok(events) => return Some(events.into_iter().map(Ok).collect()),
                     Err(err) => {
@@ -180,7 +180,7 @@ impl<H: History + ?Sized> Watcher<H> {
 
     /// Reads history from `self.next` up to `to`, checking afterwards that
     /// compaction did not remove any of it meanwhile.
-    async fn from_history(&mut self, to: Revision) -> Result<Vec<Event>> {
+    async fn read_history(&mut self, to: Revision) -> Result<Vec<Event>> {
         let events = self.history.events(&self.prefix, self.next, to, BATCH).await?;
         let compacted = self.history.compacted().await?;
         if self.next <= compacted {

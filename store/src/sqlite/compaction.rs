@@ -10,6 +10,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::schema::{COMPACT_CURSOR, COMPACT_REV, set_meta};
+use super::wal::checkpoint;
 use super::writer::Reply;
 use crate::error::{Error, Result};
 use crate::kv::Revision;
@@ -143,15 +144,5 @@ impl Compaction {
         for (_, reply) in self.waiters.drain(..) {
             let _ = reply.send(Err(Error::Closed));
         }
-    }
-}
-
-/// Copies the WAL into the database and truncates it, unless readers still
-/// need it (then the next compaction or the automatic checkpoint will).
-fn checkpoint(conn: &Connection) {
-    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)) {
-        Ok(0) => {}
-        Ok(_) => tracing::debug!("WAL checkpoint deferred: readers are active"),
-        Err(err) => tracing::warn!(error = %err, "WAL checkpoint failed"),
     }
 }

@@ -8,6 +8,7 @@ mod compaction;
 mod read;
 mod rows;
 mod schema;
+mod wal;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -14,6 +14,7 @@ use super::SqliteConfig;
 use super::compaction::Compaction;
 use super::rows::version_at;
 use super::schema::{COMPACT_CURSOR, COMPACT_REV, CURRENT_REV, meta, set_meta};
+use super::wal::WalLimit;
 use crate::error::{Error, Result};
 use crate::kv::{Event, EventKind, KeyValue, LeaseId, Outcome, Revision};
 use crate::watch_hub::WatchHub;
@@ -67,6 +68,7 @@ pub(super) struct Writer {
     /// The latest committed revision.
     current: Revision,
     compaction: Compaction,
+    wal: WalLimit,
     /// When the next lease expires (unix ms), if any lease exists.
     next_expiry: Option<i64>,
     periodic: Option<(Duration, Instant, Revision)>,
@@ -84,7 +86,8 @@ impl Writer {
         counters.current.store(current, Ordering::SeqCst);
         counters.compacted.store(compaction.target(), Ordering::SeqCst);
         let periodic = config.compact_interval.map(|every| (every, Instant::now() + every, current));
-        let mut writer = Self { conn, hub, counters, current, compaction, next_expiry: None, periodic };
+        let wal = WalLimit::new(config.path());
+        let mut writer = Self { conn, hub, counters, current, compaction, wal, next_expiry: None, periodic };
         writer.next_expiry = writer.earliest_expiry()?;
         Ok(writer)
     }
@@ -149,6 +152,7 @@ impl Writer {
                 for ((_, reply_to), reply) in batch.into_iter().zip(replies) {
                     let _ = reply_to.send(reply);
                 }
+                self.wal.after_commit(&self.conn);
             }
             Err(err) if batch.len() > 1 => {
                 tracing::warn!(error = %err, size = batch.len(), "write batch failed; retrying its writes one by one");
@@ -282,7 +286,7 @@ impl Writer {
 
     fn lease_exists(&self, lease: Option<LeaseId>) -> rusqlite::Result<bool> {
         let Some(id) = lease else { return Ok(true) };
-        Ok(self.conn.prepare_cached("SELECT 1 FROM leases WHERE id = ?1")?.exists([id])?)
+        self.conn.prepare_cached("SELECT 1 FROM leases WHERE id = ?1")?.exists([id])
     }
 
     /// Writes a new version of `key` after `prev` (`None`: a create).
