@@ -1,1 +1,36 @@
-fn main() {}
+//! `skiff`: a Kubernetes-compatible control plane in one binary.
+
+mod cli;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = cli::Cli::parse();
+    let result =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(anyhow::Error::from).and_then(
+            |runtime| {
+                runtime.block_on(async {
+                    match cli.command {
+                        cli::Command::Server(args) => server::run(args).await,
+                    }
+                })
+            },
+        );
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            match err.downcast_ref::<skiff_store::Error>() {
+                Some(store) => eprintln!("skiff: {}", store.chain()),
+                None => eprintln!("skiff: {err:#}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

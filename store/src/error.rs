@@ -19,7 +19,7 @@ pub enum Error {
     #[error("invalid datastore endpoint {endpoint:?}: {reason}")]
     InvalidEndpoint { endpoint: String, reason: String },
     /// Opening the SQLite file failed (missing directory, not a database, corrupt).
-    #[error("cannot open SQLite datastore {path}: {source}")]
+    #[error("cannot open SQLite datastore {path}")]
     OpenSqlite {
         path: String,
         #[source]
@@ -29,10 +29,10 @@ pub enum Error {
     #[error("SQLite datastore {path} is corrupt: {detail}")]
     CorruptSqlite { path: String, detail: String },
     /// A statement on the SQLite datastore failed.
-    #[error("SQLite datastore: {0}")]
+    #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
     /// No etcd endpoint answered within the retries.
-    #[error("etcd at {endpoints} is unreachable after {attempts} attempts: {source}")]
+    #[error("etcd at {endpoints} is unreachable after {attempts} attempts")]
     EtcdUnreachable {
         endpoints: String,
         attempts: u32,
@@ -40,7 +40,7 @@ pub enum Error {
         source: etcd_client::Error,
     },
     /// An etcd request failed.
-    #[error("etcd: {0}")]
+    #[error(transparent)]
     Etcd(#[from] etcd_client::Error),
     /// A key or value read back from etcd is not what skiff stores.
     #[error("etcd returned a key that is not UTF-8: {0:?}")]
@@ -49,12 +49,28 @@ pub enum Error {
     #[error("the datastore is closed")]
     Closed,
     /// A filesystem operation on the datastore failed.
-    #[error("datastore I/O on {path}: {source}")]
+    #[error("datastore I/O on {path}")]
     Io {
         path: String,
         #[source]
         source: std::io::Error,
     },
+}
+
+impl Error {
+    /// The message with its causes, each once: `cannot open ...: file is not a database`.
+    pub fn chain(&self) -> String {
+        let mut message = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(err) = cause {
+            let text = err.to_string();
+            if !message.contains(&text) && !text.contains(message.rsplit(": ").next().unwrap_or_default()) {
+                message = format!("{message}: {text}");
+            }
+            cause = err.source();
+        }
+        message
+    }
 }
 
 /// The store's result type.

@@ -188,7 +188,7 @@ fn a_file_that_is_not_sqlite_is_refused_naming_it() {
     let path = dir.path().join("state.db");
     std::fs::write(&path, "this is a configuration file, not a database\n".repeat(200)).expect("write");
     let err = SqliteBackend::open(SqliteConfig::new(&path)).expect_err("must refuse");
-    let message = err.to_string();
+    let message = err.chain();
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(message.contains("not a database"), "{message}");
 }
@@ -212,7 +212,7 @@ async fn a_corrupt_database_is_refused_naming_it() {
     }
     std::fs::write(&path, bytes).expect("write");
     let err = SqliteBackend::open(SqliteConfig::new(&path)).expect_err("must refuse");
-    let message = err.to_string();
+    let message = err.chain();
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(message.contains("corrupt") || message.contains("malformed"), "{message}");
 }
