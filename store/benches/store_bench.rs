@@ -86,19 +86,7 @@ async fn writes_per_second(backend: &dyn Backend, writers: usize, run: Duration)
 
 /// Median time to range over 10,000 keys of 1 KiB in one request.
 async fn range_millis(backend: &dyn Backend) -> f64 {
-    let value = Bytes::from(vec![b'r'; 1024]);
-    let next = AtomicU64::new(0);
-    let fill = (0..64).map(|_| async {
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-            if i >= RANGE_KEYS {
-                break;
-            }
-            let key = format!("/registry/bench-range/k{i:06}");
-            let _ = backend.create(&key, value.clone(), None).await.expect("write");
-        }
-    });
-    futures::future::join_all(fill).await;
+    fill(backend, "/registry/bench-range/", RANGE_KEYS, 1024).await;
     let mut times = Vec::new();
     for _ in 0..7 {
         let start = Instant::now();
@@ -129,22 +117,26 @@ async fn watch_delivery(backend: &dyn Backend) -> (f64, f64) {
         }
     });
     let receivers = tokio::spawn(futures::future::join_all(receivers));
-    let value = Bytes::from(vec![b'e'; 256]);
+    fill(backend, "/registry/bench-watch/", WATCH_EVENTS, 256).await;
+    receivers.await.expect("receivers");
+    let seconds = start.elapsed().as_secs_f64();
+    ((WATCHERS * WATCH_EVENTS) as f64 / seconds, seconds)
+}
+
+/// Creates `count` keys under `prefix` with values of `size` bytes, 64 writers at a time.
+async fn fill(backend: &dyn Backend, prefix: &str, count: usize, size: usize) {
+    let value = Bytes::from(vec![b'v'; size]);
     let next = AtomicU64::new(0);
     let writers = (0..64).map(|_| async {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-            if i >= WATCH_EVENTS {
+            if i >= count {
                 break;
             }
-            let key = format!("/registry/bench-watch/k{i:06}");
-            let _ = backend.create(&key, value.clone(), None).await.expect("write");
+            let _ = backend.create(&format!("{prefix}k{i:06}"), value.clone(), None).await.expect("write");
         }
     });
     futures::future::join_all(writers).await;
-    receivers.await.expect("receivers");
-    let seconds = start.elapsed().as_secs_f64();
-    ((WATCHERS * WATCH_EVENTS) as f64 / seconds, seconds)
 }
 
 fn print_table(sqlite: &Figures, etcd: &Figures) {

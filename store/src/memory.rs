@@ -284,9 +284,10 @@ impl History for MemoryHistory {
     async fn events(&self, prefix: &str, from: Revision, to: Revision, limit: usize) -> Result<Vec<Event>> {
         let inner = self.0.upgrade().ok_or(Error::Closed)?;
         let state = inner.state();
-        let events =
-            state.log.iter().filter(|e| e.revision() >= from && e.revision() <= to && e.kv.key.starts_with(prefix));
-        Ok(events.take(limit).cloned().collect())
+        // The log holds every revision after the compacted one, in order.
+        let skip = state.log.front().map_or(0, |first| (from - first.revision()).max(0) as usize);
+        let events = state.log.iter().skip(skip).take_while(|e| e.revision() <= to);
+        Ok(events.filter(|e| e.kv.key.starts_with(prefix)).take(limit).cloned().collect())
     }
 
     async fn compacted(&self) -> Result<Revision> {

@@ -48,21 +48,33 @@ async fn crash_test_child_writer() {
     }
 }
 
+/// Kills the writer child at a random moment, five times over the same file:
+/// each time, every acknowledged write must be there and the file consistent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("state.db");
-    let kill_after = rand::rng().random_range(300..3000);
+    for round in 0..5 {
+        let acked = run_and_kill_writer(&db);
+        println!("round {round}: killed the writer after {} acknowledged writes", acked.len());
+        check_acknowledged(&db, &acked).await;
+    }
+}
+
+/// Runs the writer child until a random number of acknowledgements, then
+/// SIGKILLs it; returns every write it acknowledged.
+fn run_and_kill_writer(db: &Path) -> Vec<(String, Revision, String)> {
+    let kill_after = rand::rng().random_range(100..3000);
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
         .args(["crash_test_child_writer", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(CRASH_DB_ENV, &db)
+        .env(CRASH_DB_ENV, db)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("start the writer child");
     let stdout = child.stdout.take().expect("child stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let mut acked: Vec<(String, Revision, String)> = Vec::new();
+    let mut acked = Vec::new();
     while acked.len() < kill_after {
         let line = lines.next().expect("the child exited before being killed").expect("read");
         if let Some(ack) = parse_ack(&line) {
@@ -73,22 +85,24 @@ async fn sigkill_loses_no_acknowledged_write() {
     // Acknowledgements printed before the kill still count.
     acked.extend(lines.map_while(Result::ok).filter_map(|l| parse_ack(&l)));
     child.wait().expect("reap the child");
-    println!("killed the writer after {kill_after} acknowledgements; {} in all", acked.len());
+    acked
+}
 
-    let integrity: String = rusqlite::Connection::open(&db)
+async fn check_acknowledged(db: &Path, acked: &[(String, Revision, String)]) {
+    let integrity: String = rusqlite::Connection::open(db)
         .expect("reopen")
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .expect("integrity check");
     assert_eq!(integrity, "ok");
-    let backend = SqliteBackend::open(SqliteConfig::new(&db)).expect("reopen the backend");
+    let backend = SqliteBackend::open(SqliteConfig::new(db)).expect("reopen the backend");
     let current = backend.current_revision().await.expect("revision");
-    for (key, rev, value) in &acked {
+    for (key, rev, value) in acked {
         assert!(*rev <= current, "acknowledged revision {rev} is above the reopened store's {current}");
         let kv = backend.get(key, Some(*rev)).await.expect("get").unwrap_or_else(|| panic!("{key}@{rev} lost"));
         assert_eq!((kv.mod_revision, kv.value.as_ref()), (*rev, value.as_bytes()), "{key}@{rev}");
     }
     let mut latest: HashMap<&str, Revision> = HashMap::new();
-    for (key, rev, _) in &acked {
+    for (key, rev, _) in acked {
         let entry = latest.entry(key).or_default();
         *entry = (*entry).max(*rev);
     }
@@ -97,7 +111,8 @@ async fn sigkill_loses_no_acknowledged_write() {
         assert!(kv.mod_revision >= rev, "{key} went back from {rev} to {}", kv.mod_revision);
     }
     // The store accepts writes after the crash, continuing the revisions.
-    let next = backend.create("/registry/crash/after", Bytes::from_static(b"x"), None).await.expect("write");
+    let key = format!("/registry/crash/after-{current}");
+    let next = backend.create(&key, Bytes::from_static(b"x"), None).await.expect("write");
     assert_eq!(next, Outcome::Applied(current + 1));
 }
 
