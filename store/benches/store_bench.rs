@@ -3,7 +3,8 @@
 //! `etcd-server`, started on a free loopback port with its default
 //! durability (fsync on every commit), like the SQLite file.
 //!
-//! `SKIFF_BENCH_SECONDS` sets how long each write measurement runs (default 3).
+//! `SKIFF_BENCH_SECONDS` sets how long each write measurement runs (default 3);
+//! `SKIFF_BENCH_SQLITE_ONLY=1` measures SQLite alone (for profiling).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +42,10 @@ async fn main() {
     let sqlite_figures = measure(&*sqlite, run).await;
     drop(sqlite);
 
+    if std::env::var("SKIFF_BENCH_SQLITE_ONLY").is_ok() {
+        println!("sqlite only: writes/s at {WRITERS:?} writers: {:?}", sqlite_figures.writes_per_sec);
+        return;
+    }
     let etcd = EtcdServer::start().expect("start etcd (apt-get install etcd-server)");
     let etcd_backend: Arc<dyn Backend> =
         Arc::new(EtcdBackend::connect(EtcdConfig::new(vec![etcd.endpoint()])).await.expect("connect to etcd"));

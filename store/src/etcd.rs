@@ -29,6 +29,10 @@ type Raw<T> = std::result::Result<T, etcd_client::Error>;
 /// kube-apiserver uses).
 const COMPACT_REV_KEY: &str = "compact_rev_key";
 
+/// The largest response accepted, as kube-apiserver's etcd client
+/// (gRPC's 4 MiB default is smaller than one page of a big list).
+const MAX_RESPONSE_BYTES: usize = i32::MAX as usize;
+
 /// How to reach etcd.
 #[derive(Debug, Clone)]
 pub struct EtcdConfig {
@@ -131,6 +135,11 @@ impl EtcdBackend {
         Err(Error::EtcdUnreachable { endpoints, attempts, source: last })
     }
 
+    /// A KV client that accepts responses as large as kube-apiserver's does.
+    fn kv(&self) -> etcd_client::KvClient {
+        self.client.kv_client().max_decoding_message_size(MAX_RESPONSE_BYTES)
+    }
+
     /// Runs `fut` under the request timeout.
     async fn timed<T>(&self, fut: impl Future<Output = Raw<T>>) -> Raw<T> {
         timed(self.config.request_timeout, fut).await
@@ -138,12 +147,12 @@ impl EtcdBackend {
 
     /// A transaction under the request timeout.
     async fn txn(&self, txn: Txn) -> Raw<TxnResponse> {
-        self.timed(self.client.kv_client().txn(txn)).await
+        self.timed(self.kv().txn(txn)).await
     }
 
     /// A range read under the request timeout.
     async fn read(&self, key: impl Into<Vec<u8>>, opts: GetOptions) -> Raw<GetResponse> {
-        self.timed(self.client.kv_client().get(key, Some(opts))).await
+        self.timed(self.kv().get(key, Some(opts))).await
     }
 
     /// Maps a read error, asking etcd for the revisions a
@@ -307,7 +316,9 @@ impl Backend for EtcdBackend {
         }
         let (start, end) = key_range(prefix.to_owned(), crate::prefix_end(prefix));
         let opts = WatchOptions::new().with_range(end).with_start_revision(start_revision).with_prev_key();
-        let mut inner = self.timed(self.client.watch_client().watch(start, Some(opts))).await?;
+        let mut inner = self
+            .timed(self.client.watch_client().max_decoding_message_size(MAX_RESPONSE_BYTES).watch(start, Some(opts)))
+            .await?;
         match self.timed(inner.message()).await? {
             Some(resp) if resp.compact_revision() > 0 => {
                 return Err(Error::Compacted { requested: start_revision, compacted: resp.compact_revision() });
@@ -358,7 +369,7 @@ impl Backend for EtcdBackend {
             }
         }
         let opts = CompactionOptions::new().with_physical();
-        match self.timed(self.client.kv_client().compact(revision, Some(opts))).await {
+        match self.timed(self.kv().compact(revision, Some(opts))).await {
             Ok(_) => {
                 debug!(revision, "etcd compacted");
                 Ok(())

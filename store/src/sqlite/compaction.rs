@@ -105,11 +105,13 @@ impl Compaction {
         let high = (self.cursor + WINDOW).min(self.target);
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let done = (|| {
+            // A version is superseded by the row that points back at it.
             conn.prepare_cached(
-                "DELETE FROM kv WHERE rev > ?1 AND rev <= ?2 AND (deleted = 1 OR EXISTS (
-                     SELECT 1 FROM kv AS newer WHERE newer.key = kv.key AND newer.rev > kv.rev AND newer.rev <= ?3))",
+                "DELETE FROM kv WHERE rev IN (SELECT prev_rev FROM kv WHERE rev > ?1 AND rev <= ?2 AND prev_rev != 0)",
             )?
-            .execute([self.cursor, high, self.target])?;
+            .execute([self.cursor, high])?;
+            conn.prepare_cached("DELETE FROM kv WHERE rev > ?1 AND rev <= ?2 AND deleted = 1")?
+                .execute([self.cursor, high])?;
             set_meta(conn, COMPACT_CURSOR, high)?;
             conn.execute_batch("COMMIT")
         })();

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::rows::{columns, event, key_value};
+use super::rows::{columns, event, key_value, version_at};
 use super::schema::{COMPACT_REV, CURRENT_REV, meta, open_reader};
 use crate::error::{Error, Result};
 use crate::kv::{Event, KeyValue, RangeRequest, RangeResponse, Revision, prefix_end};
@@ -77,13 +77,23 @@ pub(super) fn get(conn: &Connection, key: &str, revision: Option<Revision>) -> R
     let tx = conn.unchecked_transaction()?;
     let (current, compacted) = revisions(&tx)?;
     let at = readable(revision, current, compacted)?;
-    let sql = format!("SELECT {} FROM kv k WHERE k.key = ?1 AND k.rev <= ?2 ORDER BY k.rev DESC LIMIT 1", columns("k"));
-    let mut rows = tx.prepare_cached(&sql)?;
-    let mut found = rows.query(params![key, at])?;
-    Ok(match found.next()? {
-        Some(row) => key_value(row, 0)?,
-        None => None,
-    })
+    let live: Option<Revision> =
+        tx.prepare_cached("SELECT rev FROM live WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?;
+    let version = match live {
+        Some(rev) if rev <= at => rev,
+        _ => {
+            // Changed since: the first change after `at` points at the version then.
+            let first_change = tx
+                .prepare_cached("SELECT prev_rev FROM kv WHERE rev > ?1 AND key = ?2 ORDER BY rev LIMIT 1")?
+                .query_row(params![at, key], |r| r.get::<_, Revision>(0))
+                .optional()?;
+            match first_change {
+                Some(prev) if prev != 0 => prev,
+                _ => return Ok(None),
+            }
+        }
+    };
+    Ok(version_at(&tx, version)?)
 }
 
 /// A page of keys under a prefix.
@@ -106,13 +116,19 @@ pub(super) fn range(conn: &Connection, request: &RangeRequest) -> Result<RangeRe
             .query_row(params![start, end], |r| r.get(0))?;
         (kvs, count)
     } else {
-        let latest = "SELECT MAX(rev) AS rev FROM kv WHERE key >= ?1 AND key < ?2 AND rev <= ?3 GROUP BY key";
-        let sql = format!(
-            "SELECT {cols} FROM kv k JOIN ({latest}) m ON k.rev = m.rev
-             WHERE k.deleted = 0 ORDER BY k.key LIMIT ?4"
-        );
+        // The versions at `at`: live keys unchanged since, and for keys changed
+        // since, the version their first change after `at` replaced.
+        let versions = "WITH changed AS (
+                SELECT MIN(rev) AS first FROM kv WHERE rev > ?3 AND key >= ?1 AND key < ?2 GROUP BY key
+            ), versions AS (
+                SELECT rev FROM live WHERE key >= ?1 AND key < ?2 AND rev <= ?3
+                UNION ALL
+                SELECT k.prev_rev FROM changed c JOIN kv k ON k.rev = c.first WHERE k.prev_rev != 0
+            )";
+        let sql =
+            format!("{versions} SELECT {cols} FROM versions v JOIN kv k ON k.rev = v.rev ORDER BY k.key LIMIT ?4");
         let kvs = collect(&tx, &sql, params![start, end, at, limit])?;
-        let count_sql = format!("SELECT COUNT(*) FROM kv k JOIN ({latest}) m ON k.rev = m.rev WHERE k.deleted = 0");
+        let count_sql = format!("{versions} SELECT COUNT(*) FROM versions");
         let count = tx.prepare_cached(&count_sql)?.query_row(params![start, end, at], |r| r.get(0))?;
         (kvs, count)
     };

@@ -47,4 +47,6 @@ for_every_backend!(
     lease_expiry_deletes_its_keys_and_emits_delete_events,
     revoking_a_lease_deletes_its_keys,
     writes_with_an_unknown_lease_are_refused,
+    a_range_larger_than_4_mib_is_returned_whole,
+    reads_at_past_revisions_after_compaction_see_the_versions_of_then,
 );

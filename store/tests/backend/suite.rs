@@ -358,3 +358,50 @@ pub async fn writes_with_an_unknown_lease_are_refused(b: &dyn Backend) {
     }
     assert_eq!(b.get(&key("u"), None).await.expect("get"), None);
 }
+
+pub async fn a_range_larger_than_4_mib_is_returned_whole(b: &dyn Backend) {
+    // gRPC's default message limit is 4 MiB; a big list must not hit it.
+    let value = Bytes::from(vec![b'l'; 100 * 1024]);
+    for i in 0..50 {
+        b.create(&key(&format!("large-{i:02}")), value.clone(), None)
+            .await
+            .expect("create")
+            .applied()
+            .expect("created");
+    }
+    let all = b.range(RangeRequest::prefix(PREFIX)).await.expect("range over 5 MiB");
+    assert_eq!(all.kvs.len(), 50);
+    assert!(all.kvs.iter().all(|kv| kv.value == value));
+}
+
+pub async fn reads_at_past_revisions_after_compaction_see_the_versions_of_then(b: &dyn Backend) {
+    let r1 = create(b, "h", "v1").await;
+    let r2 = update(b, "h", "v2", r1).await;
+    let gone = create(b, "gone", "x").await;
+    let (deleted, _) = delete(b, "gone").await;
+    let back = create(b, "back", "old").await;
+    b.compact(deleted).await.expect("compact");
+    let r3 = update(b, "h", "v3", r2).await;
+    let (r4, _) = delete(b, "h").await;
+    let (_, _) = delete(b, "back").await;
+    let again = create(b, "back", "new").await;
+    let value_at = |name: &'static str, rev: Revision| async move {
+        b.get(&key(name), Some(rev)).await.expect("get").map(|kv| value_of(&kv).to_owned())
+    };
+    assert_eq!(value_at("h", deleted).await.as_deref(), Some("v2"));
+    assert_eq!(value_at("h", r3).await.as_deref(), Some("v3"));
+    assert_eq!(value_at("h", r4).await, None);
+    assert_eq!(value_at("gone", deleted).await, None);
+    assert_eq!(value_at("back", r4).await.as_deref(), Some("old"));
+    assert_eq!(value_at("back", again).await.as_deref(), Some("new"));
+    assert!(gone < deleted && back > deleted);
+    let listed = |rev: Revision| async move {
+        let page = b.range(RangeRequest::prefix(PREFIX).at(rev)).await.expect("range");
+        page.kvs.iter().map(|kv| format!("{}={}", kv.key.trim_start_matches(PREFIX), value_of(kv))).collect::<Vec<_>>()
+    };
+    assert_eq!(listed(deleted).await, ["h=v2"]);
+    assert_eq!(listed(back).await, ["back=old", "h=v2"]);
+    assert_eq!(listed(r3).await, ["back=old", "h=v3"]);
+    assert_eq!(listed(r4).await, ["back=old"]);
+    assert_eq!(listed(again).await, ["back=new"]);
+}
