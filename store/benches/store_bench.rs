@@ -39,7 +39,7 @@ async fn main() {
     let sqlite: Arc<dyn Backend> =
         Arc::new(SqliteBackend::open(SqliteConfig::new(dir.path().join("state.db"))).expect("open sqlite"));
     eprintln!("measuring sqlite ...");
-    let sqlite_figures = measure(&*sqlite, run).await;
+    let sqlite_figures = measure(&sqlite, run).await;
     drop(sqlite);
 
     if std::env::var("SKIFF_BENCH_SQLITE_ONLY").is_ok() {
@@ -50,42 +50,47 @@ async fn main() {
     let etcd_backend: Arc<dyn Backend> =
         Arc::new(EtcdBackend::connect(EtcdConfig::new(vec![etcd.endpoint()])).await.expect("connect to etcd"));
     eprintln!("measuring etcd ...");
-    let etcd_figures = measure(&*etcd_backend, run).await;
+    let etcd_figures = measure(&etcd_backend, run).await;
 
     print_table(&sqlite_figures, &etcd_figures);
 }
 
-async fn measure(backend: &dyn Backend, run: Duration) -> Figures {
+async fn measure(backend: &Arc<dyn Backend>, run: Duration) -> Figures {
     let mut figures = Figures::default();
     for writers in WRITERS {
         figures.writes_per_sec.push(writes_per_second(backend, writers, run).await);
     }
-    figures.range_ms = range_millis(backend).await;
-    let (rate, seconds) = watch_delivery(backend).await;
+    figures.range_ms = range_millis(&**backend).await;
+    let (rate, seconds) = watch_delivery(&**backend).await;
     figures.watch_events_per_sec = rate;
     figures.watch_seconds = seconds;
     figures
 }
 
-/// Creates of fresh 512-byte values by `writers` concurrent writers for `run`.
-async fn writes_per_second(backend: &dyn Backend, writers: usize, run: Duration) -> f64 {
+/// Creates of fresh 512-byte values by `writers` concurrent writers (each
+/// its own task, as API server requests are) for `run`.
+async fn writes_per_second(backend: &Arc<dyn Backend>, writers: usize, run: Duration) -> f64 {
     let value = Bytes::from(vec![b'w'; 512]);
-    let done = AtomicU64::new(0);
+    let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + run;
-    let tasks = (0..writers).map(|w| {
-        let (value, done) = (value.clone(), &done);
-        async move {
-            let mut i = 0u64;
-            while Instant::now() < deadline {
-                let key = format!("/registry/bench-writes-{writers}/w{w}-{i}");
-                let _ = backend.create(&key, value.clone(), None).await.expect("write");
-                done.fetch_add(1, Ordering::Relaxed);
-                i += 1;
-            }
-        }
-    });
-    futures::future::join_all(tasks).await;
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let (backend, value, done) = (Arc::clone(backend), value.clone(), Arc::clone(&done));
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while Instant::now() < deadline {
+                    let key = format!("/registry/bench-writes-{writers}/w{w}-{i}");
+                    let _ = backend.create(&key, value.clone(), None).await.expect("write");
+                    done.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("writer task");
+    }
     done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
