@@ -1,1 +1,18 @@
-//! The Kubernetes REST API over the store: resource registry, handlers, watch, patch, validation, admission, authn/authz, discovery, OpenAPI and TLS. Filled by the API server issue.
+//! skiff's Kubernetes API server: a REST API, generic over a registry of
+//! kinds, over a skiff-store backend, that kubectl and kube-rs cannot tell
+//! from kube-apiserver.
+
+pub mod discovery;
+mod handlers;
+pub mod object;
+mod patch;
+pub mod registry;
+pub mod selectors;
+pub mod server;
+pub mod status;
+pub mod storage;
+mod strategy;
+
+pub use registry::{Registry, Resource};
+pub use server::ApiServer;
+pub use status::{ApiError, ApiResult};

@@ -1,0 +1,116 @@
+//! The REST handlers for every registered resource: one entry point parses
+//! the path into a [`Target`] and dispatches by verb.
+
+mod delete;
+mod read;
+mod target;
+mod watch;
+mod write;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, Method, StatusCode, Uri};
+use serde_json::Value;
+use tracing::Instrument;
+
+pub use self::target::Target;
+use crate::server::ApiState;
+use crate::status::{ApiError, ApiResult};
+
+/// Request bodies over this size get 413, as kube-apiserver's limit.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Query parameters, in order.
+#[derive(Debug, Default)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(uri: &Uri) -> Self {
+        Self(form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect())
+    }
+
+    /// The last value of a parameter, if given and not empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
+
+    /// A boolean parameter (`true`/`1`).
+    pub fn flag(&self, name: &str) -> bool {
+        matches!(self.get(name), Some("true" | "1"))
+    }
+}
+
+/// Everything a handler needs about one request.
+pub struct Request {
+    pub target: Target,
+    pub query: Query,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Request {
+    /// The body as a JSON object; 400 for anything else.
+    pub fn json_body(&self) -> ApiResult<Value> {
+        let value: Value = serde_json::from_slice(&self.body)
+            .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(ApiError::bad_request("the body of the request is not a JSON object"));
+        }
+        Ok(value)
+    }
+}
+
+/// The entry point for `/api/v1/...` and `/apis/<group>/<version>/...`.
+pub async fn resource_request(
+    State(state): State<Arc<ApiState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match dispatch(&state, method, &uri, headers, body).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn dispatch(state: &ApiState, method: Method, uri: &Uri, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    let (group, version, rest) = match segments.as_slice() {
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return Err(ApiError::no_such_path()),
+    };
+    let target = Target::parse(&state.registry, group, version, rest)?;
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
+    let request = Request { target, query: Query::parse(uri), headers, body };
+    let span = tracing::debug_span!(
+        "request", %method, resource = request.target.resource.plural,
+        namespace = request.target.namespace.as_deref(), name = request.target.name.as_deref()
+    );
+    let collection = request.target.name.is_none();
+    let handle = async move {
+        match method {
+            Method::GET if collection && request.query.flag("watch") => watch::watch(state, &request).await,
+            Method::GET if collection => read::list(state, &request).await,
+            Method::GET => read::get(state, &request).await,
+            Method::POST if collection => write::create(state, &request).await,
+            Method::PUT if !collection => write::update(state, &request).await,
+            Method::PATCH if !collection => write::patch(state, &request).await,
+            Method::DELETE if collection => write::delete_collection(state, &request).await,
+            Method::DELETE => write::delete(state, &request).await,
+            _ => Err(ApiError::method_not_allowed()),
+        }
+    };
+    handle.instrument(span).await
+}
+
+/// A JSON response.
+pub fn json(code: StatusCode, value: &Value) -> Response {
+    (code, [(CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+}

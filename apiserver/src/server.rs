@@ -1,0 +1,174 @@
+//! The API server assembled: shared state, the router, the namespaces a
+//! cluster starts with, and an in-process `kube::Client`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use http::StatusCode;
+use serde_json::{Value, json};
+use skiff_store::Backend;
+
+use crate::discovery;
+use crate::handlers::{self, json as respond};
+use crate::object::{has_finalizers, is_terminating};
+use crate::registry::{Registry, Resource};
+use crate::status::{ApiError, ApiResult};
+use crate::storage::{Objects, revision_of};
+use crate::strategy::prepare_for_create;
+
+/// The namespaces every cluster has from the start.
+pub const INITIAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct ApiState {
+    pub registry: Registry,
+    pub objects: Objects,
+}
+
+impl ApiState {
+    fn namespaces(&self) -> ApiResult<&Resource> {
+        self.registry.get("", "v1", "namespaces").ok_or_else(ApiError::no_such_path)
+    }
+
+    /// Namespace lifecycle admission: namespaced objects may only be
+    /// created in a namespace that exists and is not terminating.
+    pub async fn check_namespace_accepts(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ApiResult<()> {
+        let Some(namespace) = namespace else { return Ok(()) };
+        let namespaces = self.namespaces()?;
+        let object = self.objects.get(namespaces, None, namespace).await?;
+        if is_terminating(&object) {
+            return Err(ApiError::forbidden(
+                resource,
+                name,
+                &format!("unable to create new content in namespace {namespace} because it is being terminated"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Mutating and validating admission of a write (defaults, validation).
+    pub fn admit(&self, _resource: &Resource, _object: &mut Value, _old: Option<&Value>) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// After an update: an object being deleted whose last finalizer is gone
+    /// is removed now, as kube-apiserver does.
+    pub async fn finish_if_finalized(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        stored: Value,
+    ) -> ApiResult<Value> {
+        let namespace_finalizers =
+            stored.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+        if !is_terminating(&stored) || has_finalizers(&stored) || namespace_finalizers {
+            return Ok(stored);
+        }
+        let Some(name) = crate::object::name(&stored) else { return Ok(stored) };
+        match self.objects.remove(resource, namespace, name, Some(revision_of(&stored)?)).await {
+            Ok(_) => Ok(stored),
+            Err(e) if e.code == 404 || e.code == 409 => Ok(stored),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A Kubernetes API server over a store backend.
+#[derive(Debug, Clone)]
+pub struct ApiServer {
+    state: Arc<ApiState>,
+}
+
+impl ApiServer {
+    /// An API server over `backend`, with the initial namespaces created.
+    pub async fn start(backend: Arc<dyn Backend>) -> ApiResult<Self> {
+        let state = Arc::new(ApiState { registry: Registry::builtin(), objects: Objects::new(backend) });
+        let server = Self { state };
+        server.create_initial_namespaces().await?;
+        Ok(server)
+    }
+
+    async fn create_initial_namespaces(&self) -> ApiResult<()> {
+        let namespaces = self.state.namespaces()?;
+        for name in INITIAL_NAMESPACES {
+            let mut object = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name }, "spec": { "finalizers": ["kubernetes"] } });
+            prepare_for_create(namespaces, &mut object, None, name)?;
+            if let Some(labels) = object.pointer_mut("/metadata").and_then(Value::as_object_mut) {
+                labels.insert("labels".into(), json!({ "kubernetes.io/metadata.name": name }));
+            }
+            match self.state.objects.create(namespaces, None, name, object).await {
+                Ok(_) => tracing::info!(namespace = name, "created"),
+                Err(e) if e.code == 409 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The HTTP routes of the API.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/version", get(|| async { respond(StatusCode::OK, &discovery::version()) }))
+            .route("/healthz", get(ok))
+            .route("/livez", get(ok))
+            .route("/readyz", get(ok))
+            .route("/api", get(|| async { respond(StatusCode::OK, &discovery::core_versions()) }))
+            .route("/api/v1", get(core_resources))
+            .route(
+                "/apis",
+                get(|State(s): State<Arc<ApiState>>| async move {
+                    respond(StatusCode::OK, &discovery::groups(&s.registry))
+                }),
+            )
+            .route("/apis/{group}", get(group))
+            .route("/apis/{group}/{version}", get(group_resources))
+            .route("/api/v1/{*rest}", any(handlers::resource_request))
+            .route("/apis/{group}/{version}/{*rest}", any(handlers::resource_request))
+            .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found\n") })
+            .with_state(Arc::clone(&self.state))
+    }
+
+    /// A `kube::Client` that calls this server's router in-process: no
+    /// socket, no TLS, every request as the cluster administrator.
+    pub fn client(&self) -> kube::Client {
+        kube::Client::new(self.router(), "default")
+    }
+}
+
+async fn ok() -> &'static str {
+    "ok"
+}
+
+async fn core_resources(State(state): State<Arc<ApiState>>) -> Response {
+    resource_list(&state, "", "v1")
+}
+
+async fn group_resources(
+    State(state): State<Arc<ApiState>>,
+    Path((group, version)): Path<(String, String)>,
+) -> Response {
+    resource_list(&state, &group, &version)
+}
+
+fn resource_list(state: &ApiState, group: &str, version: &str) -> Response {
+    match discovery::resources(&state.registry, group, version) {
+        Some(list) => respond(StatusCode::OK, &list),
+        None => ApiError::no_such_path().into_response(),
+    }
+}
+
+async fn group(State(state): State<Arc<ApiState>>, Path(name): Path<String>) -> Response {
+    match discovery::group(&state.registry, &name) {
+        Some(group) => respond(StatusCode::OK, &group),
+        None => ApiError::no_such_path().into_response(),
+    }
+}

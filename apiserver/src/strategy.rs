@@ -1,0 +1,181 @@
+//! Per-kind behaviour of writes that the generic handlers call: what a
+//! create sets, what an update keeps, how status and spec are split, and
+//! graceful deletion (kube-apiserver's RESTCreateStrategy and friends).
+
+use serde_json::{Value, json};
+
+use crate::object::{metadata_mut, now_rfc3339};
+use crate::registry::Resource;
+use crate::status::{ApiError, ApiResult};
+
+/// Metadata fields that only the server sets and no update may change.
+const SERVER_OWNED: &[&str] =
+    &["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"];
+
+/// Kinds whose metadata.generation counts spec changes.
+fn tracks_generation(resource: &Resource) -> bool {
+    resource.has_status() && !matches!((resource.group, resource.plural), ("", "pods" | "nodes" | "namespaces"))
+}
+
+/// Sets what the server owns on a new object: uid, creationTimestamp,
+/// generation, namespace; clears what a client may not set on create.
+pub fn prepare_for_create(
+    resource: &Resource,
+    object: &mut Value,
+    namespace: Option<&str>,
+    name: &str,
+) -> ApiResult<()> {
+    let tracks_generation = tracks_generation(resource);
+    let meta = metadata_mut(object)?;
+    if meta.get("resourceVersion").and_then(Value::as_str).is_some_and(|rv| !rv.is_empty()) {
+        return Err(ApiError::new(
+            500,
+            "InternalError",
+            "Internal error occurred: resourceVersion should not be set on objects to be created",
+        ));
+    }
+    meta.remove("resourceVersion");
+    meta.insert("name".into(), json!(name));
+    match namespace {
+        Some(ns) => meta.insert("namespace".into(), json!(ns)),
+        None => meta.remove("namespace"),
+    };
+    meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
+    meta.remove("deletionTimestamp");
+    meta.remove("deletionGracePeriodSeconds");
+    if tracks_generation {
+        meta.insert("generation".into(), json!(1));
+    } else {
+        meta.remove("generation");
+    }
+    if let Value::Object(map) = object {
+        match (resource.group, resource.plural) {
+            ("", "pods") => {
+                map.insert("status".into(), json!({ "phase": "Pending", "qosClass": qos_class(map.get("spec")) }));
+            }
+            ("", "namespaces") => {
+                map.insert("status".into(), json!({ "phase": "Active" }));
+            }
+            ("", "nodes" | "persistentvolumes" | "persistentvolumeclaims") => {}
+            _ if resource.has_status() => {
+                map.insert("status".into(), json!({}));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The QoS class of a pod spec, as upstream computes it for new pods.
+fn qos_class(spec: Option<&Value>) -> &'static str {
+    let containers = spec
+        .into_iter()
+        .flat_map(|s| ["containers", "initContainers"].map(|f| s.get(f).and_then(Value::as_array)))
+        .flatten()
+        .flatten();
+    let (mut any, mut guaranteed) = (false, true);
+    for container in containers {
+        let requests = container.pointer("/resources/requests").and_then(Value::as_object);
+        let limits = container.pointer("/resources/limits").and_then(Value::as_object);
+        for resource in ["cpu", "memory"] {
+            let request = requests.and_then(|r| r.get(resource));
+            let limit = limits.and_then(|l| l.get(resource));
+            any |= request.is_some() || limit.is_some();
+            guaranteed &= limit.is_some() && request.is_none_or(|r| Some(r) == limit);
+        }
+    }
+    match (any, guaranteed) {
+        (false, _) => "BestEffort",
+        (true, true) => "Guaranteed",
+        (true, false) => "Burstable",
+    }
+}
+
+/// Makes `next` a valid successor of `current`: server-owned metadata is
+/// kept, the status (or, for the status subresource, everything but the
+/// status) comes from `current`, and generation counts spec changes.
+pub fn prepare_for_update(
+    resource: &Resource,
+    subresource: Option<&str>,
+    current: &Value,
+    next: &mut Value,
+) -> ApiResult<()> {
+    if let (Some(want), Some(have)) = (crate::object::uid(next), crate::object::uid(current))
+        && want != have
+    {
+        let name = crate::object::name(current).unwrap_or_default();
+        return Err(ApiError::conflict_because(
+            resource,
+            name,
+            &format!("Precondition failed: UID in precondition: {want}, UID in object meta: {have}"),
+        ));
+    }
+    if subresource == Some("status") {
+        let status = next.get("status").cloned();
+        *next = current.clone();
+        if let (Value::Object(map), Some(status)) = (&mut *next, status) {
+            map.insert("status".into(), status);
+        }
+        return Ok(());
+    }
+    let current_meta = current.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    let meta = metadata_mut(next)?;
+    for field in SERVER_OWNED {
+        match current_meta.get(*field) {
+            Some(value) => meta.insert((*field).to_owned(), value.clone()),
+            None => meta.remove(*field),
+        };
+    }
+    if resource.has_status()
+        && let Value::Object(map) = next
+    {
+        match current.get("status") {
+            Some(status) => map.insert("status".into(), status.clone()),
+            None => map.remove("status"),
+        };
+    }
+    if tracks_generation(resource) && spec_of(current) != spec_of(next) {
+        let generation = current_meta.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+        metadata_mut(next)?.insert("generation".into(), json!(generation));
+    }
+    Ok(())
+}
+
+/// Everything but metadata and status: what generation counts changes of.
+fn spec_of(object: &Value) -> Value {
+    let mut spec = object.clone();
+    if let Value::Object(map) = &mut spec {
+        map.remove("metadata");
+        map.remove("status");
+    }
+    spec
+}
+
+/// Whether two versions differ in anything but resourceVersion.
+pub fn unchanged(a: &Value, b: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("resourceVersion");
+        }
+        v
+    };
+    strip(a) == strip(b)
+}
+
+/// How long a deletion of this object waits (0: remove at once). Only pods
+/// that may be running on a node are deleted gracefully.
+pub fn grace_period_seconds(resource: &Resource, object: &Value, requested: Option<i64>) -> i64 {
+    if (resource.group, resource.plural) != ("", "pods") {
+        return 0;
+    }
+    let scheduled = object.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    let finished = matches!(object.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
+    if !scheduled || finished {
+        return 0;
+    }
+    requested
+        .unwrap_or_else(|| object.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30))
+        .max(0)
+}
