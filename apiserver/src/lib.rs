@@ -2,16 +2,19 @@
 //! kinds, over a skiff-store backend, that kubectl and kube-rs cannot tell
 //! from kube-apiserver.
 
+mod defaults;
 pub mod discovery;
 mod handlers;
 pub mod object;
 mod patch;
+pub mod pki;
 pub mod registry;
 pub mod selectors;
 pub mod server;
 pub mod status;
 pub mod storage;
 mod strategy;
+pub mod table;
 
 pub use registry::{Registry, Resource};
 pub use server::ApiServer;

@@ -100,11 +100,8 @@ impl ApiServer {
     async fn create_initial_namespaces(&self) -> ApiResult<()> {
         let namespaces = self.state.namespaces()?;
         for name in INITIAL_NAMESPACES {
-            let mut object = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name }, "spec": { "finalizers": ["kubernetes"] } });
+            let mut object = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name } });
             prepare_for_create(namespaces, &mut object, None, name)?;
-            if let Some(labels) = object.pointer_mut("/metadata").and_then(Value::as_object_mut) {
-                labels.insert("labels".into(), json!({ "kubernetes.io/metadata.name": name }));
-            }
             match self.state.objects.create(namespaces, None, name, object).await {
                 Ok(_) => tracing::info!(namespace = name, "created"),
                 Err(e) if e.code == 409 => {}

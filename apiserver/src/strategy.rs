@@ -49,47 +49,10 @@ pub fn prepare_for_create(
     } else {
         meta.remove("generation");
     }
-    if let Value::Object(map) = object {
-        match (resource.group, resource.plural) {
-            ("", "pods") => {
-                map.insert("status".into(), json!({ "phase": "Pending", "qosClass": qos_class(map.get("spec")) }));
-            }
-            ("", "namespaces") => {
-                map.insert("status".into(), json!({ "phase": "Active" }));
-            }
-            ("", "nodes" | "persistentvolumes" | "persistentvolumeclaims") => {}
-            _ if resource.has_status() => {
-                map.insert("status".into(), json!({}));
-            }
-            _ => {}
-        }
-    }
+    // Defaults, the status a new object starts with, and what admission sets.
+    crate::defaults::apply_admission_defaults(resource.group, resource.version, resource.kind, object);
+    crate::defaults::prepare_for_create(resource.group, resource.version, resource.kind, object);
     Ok(())
-}
-
-/// The QoS class of a pod spec, as upstream computes it for new pods.
-fn qos_class(spec: Option<&Value>) -> &'static str {
-    let containers = spec
-        .into_iter()
-        .flat_map(|s| ["containers", "initContainers"].map(|f| s.get(f).and_then(Value::as_array)))
-        .flatten()
-        .flatten();
-    let (mut any, mut guaranteed) = (false, true);
-    for container in containers {
-        let requests = container.pointer("/resources/requests").and_then(Value::as_object);
-        let limits = container.pointer("/resources/limits").and_then(Value::as_object);
-        for resource in ["cpu", "memory"] {
-            let request = requests.and_then(|r| r.get(resource));
-            let limit = limits.and_then(|l| l.get(resource));
-            any |= request.is_some() || limit.is_some();
-            guaranteed &= limit.is_some() && request.is_none_or(|r| Some(r) == limit);
-        }
-    }
-    match (any, guaranteed) {
-        (false, _) => "BestEffort",
-        (true, true) => "Guaranteed",
-        (true, false) => "Burstable",
-    }
 }
 
 /// Makes `next` a valid successor of `current`: server-owned metadata is
@@ -135,6 +98,7 @@ pub fn prepare_for_update(
             None => map.remove("status"),
         };
     }
+    crate::defaults::apply_defaults(resource.group, resource.version, resource.kind, next);
     if tracks_generation(resource) && spec_of(current) != spec_of(next) {
         let generation = current_meta.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
         metadata_mut(next)?.insert("generation".into(), json!(generation));

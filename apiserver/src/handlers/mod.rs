@@ -1,6 +1,7 @@
 //! The REST handlers for every registered resource: one entry point parses
 //! the path into a [`Target`] and dispatches by verb.
 
+mod as_table;
 mod delete;
 mod read;
 mod target;

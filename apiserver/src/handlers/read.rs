@@ -7,7 +7,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 use skiff_store::Revision;
 
-use super::{Request, json as respond};
+use super::{Request, as_table, json as respond};
 use crate::object::parse_resource_version;
 use crate::registry::Resource;
 use crate::selectors::{FieldSelector, LabelSelector};
@@ -19,6 +19,10 @@ use axum::response::Response;
 pub async fn get(state: &ApiState, request: &Request) -> ApiResult<Response> {
     let target = &request.target;
     let object = state.objects.get(&target.resource, target.ns(), target.name()?).await?;
+    if let Some(include) = as_table::requested(request)? {
+        let metadata = json!({ "resourceVersion": crate::object::resource_version(&object).unwrap_or_default() });
+        return Ok(respond(StatusCode::OK, &as_table::table(&target.resource, &[object], include, metadata, true)));
+    }
     Ok(respond(StatusCode::OK, &object))
 }
 
@@ -89,6 +93,7 @@ pub async fn list(state: &ApiState, request: &Request) -> ApiResult<Response> {
     let target = &request.target;
     let resource = &target.resource;
     let filter = Filter::from_request(request)?;
+    let include = as_table::requested(request)?;
     let limit = match request.query.get("limit") {
         Some(l) => Some(l.parse::<usize>().map_err(|_| ApiError::bad_request(format!("invalid limit: {l}")))?)
             .filter(|l| *l > 0),
@@ -117,10 +122,12 @@ pub async fn list(state: &ApiState, request: &Request) -> ApiResult<Response> {
         }
     };
     let revision = revision.unwrap_or_default();
-    Ok(respond(
-        StatusCode::OK,
-        &list_body(resource, items, revision, next.map(|last| (last, prefix, remaining)), &filter),
-    ))
+    let metadata = list_metadata(revision, next.map(|last| (last, prefix, remaining)), &filter);
+    let body = match include {
+        Some(include) => as_table::table(resource, &items, include, metadata, true),
+        None => list_body(resource, items, metadata),
+    };
+    Ok(respond(StatusCode::OK, &body))
 }
 
 /// The revision a list must be read at, if the request pins one.
@@ -134,13 +141,8 @@ fn exact_revision(request: &Request) -> ApiResult<Option<Revision>> {
     }
 }
 
-fn list_body(
-    resource: &Resource,
-    items: Vec<Value>,
-    revision: Revision,
-    next: Option<(String, String, i64)>,
-    filter: &Filter,
-) -> Value {
+/// A list's metadata: its revision, and where the next page starts.
+fn list_metadata(revision: Revision, next: Option<(String, String, i64)>, filter: &Filter) -> Value {
     let mut metadata = json!({ "resourceVersion": revision.to_string() });
     if let Some((last, prefix, remaining)) = next {
         let start = format!("{}\0", last.strip_prefix(&prefix).unwrap_or(&last));
@@ -150,6 +152,10 @@ fn list_body(
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
+    metadata
+}
+
+fn list_body(resource: &Resource, items: Vec<Value>, metadata: Value) -> Value {
     let items: Vec<Value> = items
         .into_iter()
         .map(|mut item| {

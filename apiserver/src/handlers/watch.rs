@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use skiff_store::{EventKind, Revision};
 use tokio::sync::mpsc;
 
-use super::Request;
 use super::read::Filter;
+use super::{Request, as_table};
 use crate::object::parse_resource_version;
 use crate::registry::Resource;
 use crate::server::ApiState;
@@ -50,6 +50,7 @@ pub async fn watch(state: &ApiState, request: &Request) -> ApiResult<Response> {
         return Err(ApiError::method_not_allowed());
     }
     let filter = Filter::from_request(request)?;
+    let table = as_table::requested(request)?;
     let bookmarks = request.query.flag("allowWatchBookmarks");
     let timeout = match request.query.get("timeoutSeconds") {
         Some(t) => {
@@ -68,9 +69,21 @@ pub async fn watch(state: &ApiState, request: &Request) -> ApiResult<Response> {
     let backend = state.objects.backend().clone();
     let (lines, receiver) = mpsc::channel::<Bytes>(256);
     tokio::spawn(async move {
+        // With a Table requested, each event's object is a one-row Table; the first has the headers.
+        let mut headers = true;
+        let mut shape = |object: Value| match table {
+            Some(include) => {
+                let metadata =
+                    json!({ "resourceVersion": crate::object::resource_version(&object).unwrap_or_default() });
+                let shaped = as_table::table(&resource, &[object], include, metadata, headers);
+                headers = false;
+                shaped
+            }
+            None => object,
+        };
         let send_events = async {
             for object in initial.iter().filter(|o| filter.matches(o)) {
-                lines.send(event_line("ADDED", object)).await.ok()?;
+                lines.send(event_line("ADDED", &shape(object.clone()))).await.ok()?;
             }
             let mut events = match backend.watch(&resource.prefix(namespace.as_deref()), after).await {
                 Ok(events) => events,
@@ -94,7 +107,7 @@ pub async fn watch(state: &ApiState, request: &Request) -> ApiResult<Response> {
                         };
                         last = event.revision();
                         if let Some((kind, object)) = to_watch_event(&event, &filter) {
-                            lines.send(event_line(kind, &object)).await.ok()?;
+                            lines.send(event_line(kind, &shape(object))).await.ok()?;
                         }
                     }
                     _ = ticker.tick(), if bookmarks => {
