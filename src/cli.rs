@@ -1,5 +1,6 @@
 //! The command line, with k3s's flag names where the meaning is the same.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -13,7 +14,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the cluster: for now, open the datastore and report its revision.
+    /// Run the cluster's server: the Kubernetes API over HTTPS.
     Server(ServerArgs),
 }
 
@@ -27,4 +28,32 @@ pub struct ServerArgs {
     /// http://host:2379[,http://...] for an etcd cluster.
     #[arg(long, env = "SKIFF_DATASTORE_ENDPOINT")]
     pub datastore_endpoint: Option<String>,
+
+    /// The address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+
+    /// The HTTPS port (0 picks a free one).
+    #[arg(long, default_value_t = 6443)]
+    pub https_listen_port: u16,
+
+    /// Where to write the admin kubeconfig (default <data-dir>/kubeconfig.yaml).
+    #[arg(long, short = 'o', env = "SKIFF_KUBECONFIG_OUTPUT")]
+    pub write_kubeconfig: Option<PathBuf>,
+
+    /// A static token file (kube-apiserver's CSV format: token,user,uid,"group1,group2").
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+
+    /// Do not run the local node agent (kubelet).
+    #[arg(long)]
+    pub disable_agent: bool,
+
+    /// Do not run the scheduler.
+    #[arg(long)]
+    pub disable_scheduler: bool,
+
+    /// Do not run the controllers.
+    #[arg(long)]
+    pub disable_controller_manager: bool,
 }

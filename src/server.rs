@@ -1,11 +1,19 @@
-//! `skiff server`: wires the parts of a cluster together. So far the
-//! datastore is the only part.
+//! `skiff server`: opens the datastore and serves the Kubernetes API over
+//! HTTPS with the cluster's certificates, writing an admin kubeconfig. The
+//! scheduler, controllers and agent come in later; their flags are accepted.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use skiff_apiserver::authn::{Authenticator, TokenFile};
+use skiff_apiserver::pki::Pki;
+use skiff_apiserver::{ApiServer, serve};
 use skiff_store::Datastore;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::ServerArgs;
 
@@ -23,15 +31,86 @@ fn data_dir(args: &ServerArgs) -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".local/share/skiff"))
 }
 
+/// The names and addresses the serving certificate is valid for.
+fn certificate_hosts() -> Vec<String> {
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(str::to_owned).into();
+    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        hosts.push(name.trim().to_owned());
+    }
+    if let Ok(interfaces) = if_addrs::get_if_addrs() {
+        hosts.extend(interfaces.iter().map(|i| i.ip().to_string()));
+    }
+    // The in-cluster names of the API (the `kubernetes` service).
+    for name in [
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+        "10.43.0.1",
+    ] {
+        hosts.push(name.to_owned());
+    }
+    hosts.retain(|h| !h.is_empty());
+    hosts.dedup();
+    let mut unique = Vec::new();
+    for host in hosts {
+        if !unique.contains(&host) {
+            unique.push(host);
+        }
+    }
+    unique
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("restricting {}", path.display()))
+}
+
 pub async fn run(args: ServerArgs) -> Result<()> {
     let data_dir = data_dir(&args)?;
     let datastore = match &args.datastore_endpoint {
         Some(endpoint) => endpoint.parse::<Datastore>()?,
         None => Datastore::default_in(&data_dir),
     };
+    let authenticator = Arc::new(Authenticator {
+        tokens: match &args.token_file {
+            Some(path) => TokenFile::load(path)?,
+            None => TokenFile::default(),
+        },
+    });
     let store = skiff_store::open(&datastore).await?;
-    let revision = store.current_revision().await?;
-    let compacted = store.compacted_revision().await?;
-    println!("skiff server: datastore {datastore} is open at revision {revision} (compacted up to {compacted})");
+    let api = ApiServer::start(Arc::clone(&store))
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the API server: {}", e.message))?;
+    let pki = Pki::load_or_create(&data_dir.join("server").join("tls"), &certificate_hosts())?;
+    let tls = serve::tls_config(&pki)?;
+
+    let address = SocketAddr::new(args.bind_address, args.https_listen_port);
+    let listener = TcpListener::bind(address).await.with_context(|| format!("listening on {address}"))?;
+    let port = listener.local_addr().context("reading the listening address")?.port();
+    let url = format!("https://127.0.0.1:{port}");
+    let kubeconfig = args.write_kubeconfig.clone().unwrap_or_else(|| data_dir.join("kubeconfig.yaml"));
+    write_private(&kubeconfig, &pki.admin_kubeconfig(&url))?;
+
+    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let closing = api.clone();
+    let shutdown = async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::info!("shutting down");
+        closing.close();
+    };
+    println!("skiff server: ready at {url} (datastore {datastore}; kubeconfig {})", kubeconfig.display());
+    serve::serve(listener, api.router(), tls, authenticator, shutdown).await;
+    drop(api);
+    // The last reference: dropping it flushes and closes the datastore.
+    drop(store);
     Ok(())
 }

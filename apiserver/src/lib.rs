@@ -2,6 +2,7 @@
 //! kinds, over a skiff-store backend, that kubectl and kube-rs cannot tell
 //! from kube-apiserver.
 
+pub mod authn;
 mod defaults;
 pub mod discovery;
 mod handlers;
@@ -10,6 +11,7 @@ mod patch;
 pub mod pki;
 pub mod registry;
 pub mod selectors;
+pub mod serve;
 pub mod server;
 pub mod status;
 pub mod storage;

@@ -27,6 +27,8 @@ pub const INITIAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public
 pub struct ApiState {
     pub registry: Registry,
     pub objects: Objects,
+    /// Set when the server shuts down: long-running requests (watches) end.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl ApiState {
@@ -91,7 +93,8 @@ pub struct ApiServer {
 impl ApiServer {
     /// An API server over `backend`, with the initial namespaces created.
     pub async fn start(backend: Arc<dyn Backend>) -> ApiResult<Self> {
-        let state = Arc::new(ApiState { registry: Registry::builtin(), objects: Objects::new(backend) });
+        let closing = tokio::sync::watch::channel(false).0;
+        let state = Arc::new(ApiState { registry: Registry::builtin(), objects: Objects::new(backend), closing });
         let server = Self { state };
         server.create_initial_namespaces().await?;
         Ok(server)
@@ -109,6 +112,11 @@ impl ApiServer {
             }
         }
         Ok(())
+    }
+
+    /// Ends every watch, so that a graceful shutdown does not wait for them.
+    pub fn close(&self) {
+        self.state.closing.send_replace(true);
     }
 
     /// The HTTP routes of the API.

@@ -55,8 +55,15 @@ pub struct Request {
 }
 
 impl Request {
-    /// The body as a JSON object; 400 for anything else.
+    /// The body as a JSON object; 415 for other media types (clients such
+    /// as kubectl then fall back to JSON), 400 for anything but an object.
     pub fn json_body(&self) -> ApiResult<Value> {
+        let content_type =
+            self.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+        let media = content_type.split(';').next().unwrap_or_default().trim();
+        if !matches!(media, "application/json" | "" | "*/*") {
+            return Err(ApiError::unsupported_media_type(media));
+        }
         let value: Value = serde_json::from_slice(&self.body)
             .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}")))?;
         if !value.is_object() {

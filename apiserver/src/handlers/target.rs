@@ -18,8 +18,8 @@ impl Target {
     pub fn parse(registry: &Registry, group: &str, version: &str, rest: &[&str]) -> ApiResult<Self> {
         let lookup = |plural: &str| registry.get(group, version, plural).cloned().ok_or_else(ApiError::no_such_path);
         let (namespace, rest) = match rest {
-            // `namespaces/<ns>/<resource>...`, unless it is the namespace's own subresource.
-            ["namespaces", ns, resource, ..] if group.is_empty() && !matches!(*resource, "status" | "finalize") => {
+            // `namespaces/<ns>/<resource>...`, unless it is a namespace's own subresource.
+            ["namespaces", ns, resource, ..] if !(group.is_empty() && matches!(*resource, "status" | "finalize")) => {
                 (Some((*ns).to_owned()), &rest[2..])
             }
             _ => (None, rest),

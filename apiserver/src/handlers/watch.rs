@@ -67,6 +67,10 @@ pub async fn watch(state: &ApiState, request: &Request) -> ApiResult<Response> {
         Some(rv) => (Vec::new(), parse_resource_version(rv)?),
     };
     let backend = state.objects.backend().clone();
+    let mut closing = state.closing.subscribe();
+    if *closing.borrow() {
+        return Err(ApiError::new(503, "ServiceUnavailable", "the server is shutting down"));
+    }
     let (lines, receiver) = mpsc::channel::<Bytes>(256);
     tokio::spawn(async move {
         // With a Table requested, each event's object is a one-row Table; the first has the headers.
@@ -114,6 +118,8 @@ pub async fn watch(state: &ApiState, request: &Request) -> ApiResult<Response> {
                         lines.send(bookmark(&resource, last)).await.ok()?;
                     }
                     _ = lines.closed() => return None,
+                    // The only change is to `true`: the server is shutting down.
+                    _ = closing.changed() => return None,
                 }
             }
         };
