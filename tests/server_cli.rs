@@ -5,7 +5,10 @@ use std::net::TcpListener;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::Server;
 use skiff_store::testing::{EtcdServer, require_etcd};
+
+mod common;
 
 fn skiff(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_skiff")).args(args).env_remove("SKIFF_DATA_DIR").output().expect("run skiff")
@@ -16,18 +19,18 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn server_opens_the_sqlite_default_under_the_data_dir_and_reports_its_revision() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data_dir = dir.path().to_str().expect("utf-8 path");
-    for _ in 0..2 {
-        let out = skiff(&["server", "--data-dir", data_dir]);
-        assert!(out.status.success(), "stderr: {}", text(&out.stderr));
-        let stdout = text(&out.stdout);
-        let db = dir.path().join("server/db/state.db");
-        assert!(stdout.contains(&format!("sqlite://{}", db.display())), "{stdout}");
-        assert!(stdout.contains("at revision 0"), "{stdout}");
-        assert!(db.exists());
-    }
+fn server_opens_the_sqlite_default_under_the_data_dir_and_reuses_its_state() {
+    let server = Server::start(&[]);
+    let db = server.dir.path().join("server/db/state.db");
+    assert!(server.ready_line.contains(&format!("datastore sqlite://{}", db.display())), "{}", server.ready_line);
+    let ca = server.dir.path().join("server/tls/server-ca.crt");
+    let first_ca = std::fs::read_to_string(&ca).expect("CA written");
+    let (status, dir) = server.terminate();
+    assert!(status.success());
+    let again = Server::start_in(dir, &[]);
+    assert_eq!(std::fs::read_to_string(&ca).expect("CA kept"), first_ca, "certificates are reused on restart");
+    assert!(db.exists());
+    assert!(again.terminate().0.success());
 }
 
 #[test]
@@ -68,7 +71,7 @@ fn server_opens_a_real_etcd() {
         return;
     }
     let etcd = EtcdServer::start().expect("start etcd");
-    let out = skiff(&["server", "--datastore-endpoint", &etcd.endpoint()]);
-    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
-    assert!(text(&out.stdout).contains(&format!("datastore {} is open at revision", etcd.endpoint())));
+    let server = Server::start(&["--datastore-endpoint", &etcd.endpoint()]);
+    assert!(server.ready_line.contains(&format!("datastore {};", etcd.endpoint())), "{}", server.ready_line);
+    assert!(server.terminate().0.success());
 }

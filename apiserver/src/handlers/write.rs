@@ -157,7 +157,15 @@ fn apply_patch(
         }
         PatchKind::Merge => Ok(crate::patch::merge_patch(current, patch)),
         PatchKind::StrategicMerge => crate::patch::strategic_merge_patch(resource.group, resource.kind, current, patch)
-            .map_err(|e| ApiError::new(422, "Invalid", e.to_string())),
+            .map_err(|e| {
+                let code = e.status_code();
+                let reason = match code {
+                    400 => "BadRequest",
+                    422 => "Invalid",
+                    _ => "",
+                };
+                ApiError::new(code, reason, e.to_string())
+            }),
     }
 }
 
@@ -170,6 +178,11 @@ pub async fn patch(state: &ApiState, request: &Request) -> ApiResult<Response> {
         return Err(ApiError::method_not_allowed());
     }
     let kind = patch_kind(request)?;
+    if matches!(kind, PatchKind::StrategicMerge)
+        && !crate::patch::supports_strategic_merge(resource.group, resource.kind)
+    {
+        return Err(ApiError::unsupported_media_type("application/strategic-merge-patch+json"));
+    }
     let name = target.name()?;
     let patch: Value = serde_json::from_slice(&request.body)
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
