@@ -140,3 +140,95 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Option<Valu
     let group_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
     Some(json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": entries }))
 }
+
+/// The aggregated discovery version a client's Accept header asks for
+/// (`application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList`), if any.
+pub fn aggregated_version(accept: &str) -> Option<&'static str> {
+    accept.split(',').find_map(|range| {
+        let params: Vec<&str> = range.split(';').map(str::trim).collect();
+        if !params.contains(&"as=APIGroupDiscoveryList") || !params.contains(&"g=apidiscovery.k8s.io") {
+            return None;
+        }
+        if params.contains(&"v=v2") {
+            Some("v2")
+        } else if params.contains(&"v=v2beta1") {
+            Some("v2beta1")
+        } else {
+            None
+        }
+    })
+}
+
+/// The media type of an aggregated discovery response.
+pub fn aggregated_content_type(version: &str) -> String {
+    format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList")
+}
+
+fn aggregated_resource(resource: &Resource) -> Value {
+    let mut entry = json!({
+        "resource": resource.plural,
+        "responseKind": { "group": resource.group, "version": resource.version, "kind": resource.kind },
+        "scope": if resource.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": resource.singular(),
+        "verbs": resource.verbs,
+    });
+    if !resource.short_names.is_empty() {
+        entry["shortNames"] = json!(resource.short_names);
+    }
+    if !resource.categories.is_empty() {
+        entry["categories"] = json!(resource.categories);
+    }
+    let subresources: Vec<Value> = resource
+        .subresources
+        .iter()
+        .map(|sub| {
+            let legacy = subresource_entry(resource, sub);
+            let (group, version) = match *sub {
+                "scale" => ("autoscaling", "v1"),
+                "eviction" => ("policy", "v1"),
+                "token" => ("authentication.k8s.io", "v1"),
+                _ => (resource.group, resource.version),
+            };
+            let kind = legacy.get("kind").cloned().unwrap_or_default();
+            json!({
+                "subresource": sub,
+                "responseKind": { "group": group, "version": version, "kind": kind },
+                "verbs": legacy.get("verbs").cloned().unwrap_or_default(),
+            })
+        })
+        .collect();
+    if !subresources.is_empty() {
+        entry["subresources"] = json!(subresources);
+    }
+    entry
+}
+
+/// `/api` (core) or `/apis` (named groups) as an APIGroupDiscoveryList.
+pub fn aggregated(registry: &Registry, core: bool, version: &str) -> Value {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (group, gv) in registry.group_versions().into_iter().filter(|(g, _)| g.is_empty() == core) {
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, versions)) => versions.push(gv),
+            None => groups.push((group, vec![gv])),
+        }
+    }
+    let items: Vec<Value> = groups
+        .iter()
+        .map(|(group, versions)| {
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|v| {
+                    let resources: Vec<Value> = registry.in_group_version(group, v).map(aggregated_resource).collect();
+                    json!({ "version": v, "resources": resources, "freshness": "Current" })
+                })
+                .collect();
+            json!({ "metadata": { "name": group, "creationTimestamp": null }, "versions": versions })
+        })
+        .collect();
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": format!("apidiscovery.k8s.io/{version}"),
+        "metadata": {},
+        "items": items,
+    })
+}

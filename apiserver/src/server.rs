@@ -126,14 +126,9 @@ impl ApiServer {
             .route("/healthz", get(ok))
             .route("/livez", get(ok))
             .route("/readyz", get(ok))
-            .route("/api", get(|| async { respond(StatusCode::OK, &discovery::core_versions()) }))
+            .route("/api", get(core_groups))
             .route("/api/v1", get(core_resources))
-            .route(
-                "/apis",
-                get(|State(s): State<Arc<ApiState>>| async move {
-                    respond(StatusCode::OK, &discovery::groups(&s.registry))
-                }),
-            )
+            .route("/apis", get(named_groups))
             .route("/apis/{group}", get(group))
             .route("/apis/{group}/{version}", get(group_resources))
             .route("/api/v1/{*rest}", any(handlers::resource_request))
@@ -151,6 +146,31 @@ impl ApiServer {
 
 async fn ok() -> &'static str {
     "ok"
+}
+
+/// `/api`: legacy APIVersions, or aggregated discovery when asked for.
+async fn core_groups(State(state): State<Arc<ApiState>>, headers: http::HeaderMap) -> Response {
+    match accept_aggregated(&headers) {
+        Some(version) => aggregated(discovery::aggregated(&state.registry, true, version), version),
+        None => respond(StatusCode::OK, &discovery::core_versions()),
+    }
+}
+
+/// `/apis`: APIGroupList, or aggregated discovery when asked for.
+async fn named_groups(State(state): State<Arc<ApiState>>, headers: http::HeaderMap) -> Response {
+    match accept_aggregated(&headers) {
+        Some(version) => aggregated(discovery::aggregated(&state.registry, false, version), version),
+        None => respond(StatusCode::OK, &discovery::groups(&state.registry)),
+    }
+}
+
+fn accept_aggregated(headers: &http::HeaderMap) -> Option<&'static str> {
+    headers.get_all(http::header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).find_map(discovery::aggregated_version)
+}
+
+fn aggregated(body: Value, version: &str) -> Response {
+    let content_type = discovery::aggregated_content_type(version);
+    (StatusCode::OK, [(http::header::CONTENT_TYPE, content_type)], body.to_string()).into_response()
 }
 
 async fn core_resources(State(state): State<Arc<ApiState>>) -> Response {
