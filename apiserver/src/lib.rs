@@ -17,6 +17,8 @@ pub mod status;
 pub mod storage;
 mod strategy;
 pub mod table;
+pub mod validation;
+pub mod watch_cache;
 
 pub use registry::{Registry, Resource};
 pub use server::ApiServer;

@@ -11,13 +11,14 @@ use http::StatusCode;
 use serde_json::{Value, json};
 use skiff_store::Backend;
 
-use crate::discovery;
 use crate::handlers::{self, json as respond};
 use crate::object::{has_finalizers, is_terminating};
 use crate::registry::{Registry, Resource};
 use crate::status::{ApiError, ApiResult};
 use crate::storage::{Objects, revision_of};
 use crate::strategy::prepare_for_create;
+use crate::watch_cache::WatchCaches;
+use crate::{discovery, validation};
 
 /// The namespaces every cluster has from the start.
 pub const INITIAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -29,6 +30,7 @@ pub struct ApiState {
     pub objects: Objects,
     /// Set when the server shuts down: long-running requests (watches) end.
     pub closing: tokio::sync::watch::Sender<bool>,
+    pub caches: WatchCaches,
 }
 
 impl ApiState {
@@ -57,9 +59,26 @@ impl ApiState {
         Ok(())
     }
 
-    /// Mutating and validating admission of a write (defaults, validation).
-    pub fn admit(&self, _resource: &Resource, _object: &mut Value, _old: Option<&Value>) -> ApiResult<()> {
-        Ok(())
+    /// Validating admission of a write (defaults were applied by the strategy):
+    /// 422 Invalid with upstream's field errors, or 400 for values of the wrong type.
+    pub fn admit(&self, resource: &Resource, object: &mut Value, old: Option<&Value>) -> ApiResult<()> {
+        let errors = match old {
+            None => validation::validate_create(resource.group, resource.kind, object),
+            Some(old) => validation::validate_update(resource.group, resource.kind, object, old),
+        };
+        if errors.is_empty() {
+            return Ok(());
+        }
+        if let Some(decode) = errors.iter().find(|e| e.is_decode_error()) {
+            return Err(ApiError::bad_request(validation::decode_message(resource.kind, resource.version, decode)));
+        }
+        let name = crate::object::name(object).unwrap_or_default().to_owned();
+        let message = validation::invalid_message(resource.group, resource.kind, &name, &errors);
+        let causes = errors
+            .iter()
+            .map(|e| json!({ "reason": e.kind.reason(), "message": e.body(), "field": e.field }))
+            .collect();
+        Err(ApiError::invalid(resource, &name, message, causes))
     }
 
     /// After an update: an object being deleted whose last finalizer is gone
@@ -94,7 +113,9 @@ impl ApiServer {
     /// An API server over `backend`, with the initial namespaces created.
     pub async fn start(backend: Arc<dyn Backend>) -> ApiResult<Self> {
         let closing = tokio::sync::watch::channel(false).0;
-        let state = Arc::new(ApiState { registry: Registry::builtin(), objects: Objects::new(backend), closing });
+        let caches = WatchCaches::new(Arc::clone(&backend));
+        let state =
+            Arc::new(ApiState { registry: Registry::builtin(), objects: Objects::new(backend), closing, caches });
         let server = Self { state };
         server.create_initial_namespaces().await?;
         Ok(server)

@@ -100,6 +100,18 @@ pub async fn list(state: &ApiState, request: &Request) -> ApiResult<Response> {
         None => None,
     };
     let prefix = resource.prefix(target.ns());
+    // resourceVersion "0" (any version) without paging: from the watch cache, as upstream.
+    if request.query.get("resourceVersion") == Some("0") && request.query.get("continue").is_none() {
+        let cache = state.caches.get(resource).await?;
+        let (objects, revision) = cache.list(&prefix);
+        let items: Vec<Value> = objects.iter().filter(|o| filter.matches(o)).map(|o| Value::clone(o)).collect();
+        let metadata = list_metadata(revision, None, &filter);
+        let body = match include {
+            Some(include) => as_table::table(resource, &items, include, metadata, true),
+            None => list_body(resource, items, metadata),
+        };
+        return Ok(respond(StatusCode::OK, &body));
+    }
     let (mut revision, mut start) = match request.query.get("continue") {
         Some(token) => {
             let token = Continue::decode(token)?;

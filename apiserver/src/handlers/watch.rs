@@ -1,7 +1,9 @@
-//! WATCH: newline-delimited JSON events over a chunked response, resumed
-//! from a resourceVersion, filtered by selectors, with bookmarks.
+//! WATCH: newline-delimited JSON events over a chunked response, served
+//! from the watch cache (or, for revisions older than it holds, from the
+//! store), filtered by selectors, with bookmarks.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -21,11 +23,14 @@ use crate::registry::Resource;
 use crate::server::ApiState;
 use crate::status::{ApiError, ApiResult};
 use crate::storage::decode;
+use crate::watch_cache::{Cache, Replay};
 
 /// How often a watch that allows bookmarks gets one.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(30);
 /// The longest a watch runs without `timeoutSeconds` (kube-apiserver picks 30-60 minutes).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+/// Changes taken from the cache at a time.
+const BATCH: usize = 256;
 
 fn event_line(kind: &str, object: &Value) -> Bytes {
     let mut line = json!({ "type": kind, "object": object }).to_string();
@@ -40,6 +45,147 @@ fn bookmark(resource: &Resource, revision: Revision) -> Bytes {
         "metadata": { "resourceVersion": revision.to_string() },
     });
     event_line("BOOKMARK", &object)
+}
+
+/// The watch event a change becomes for this watcher, if any: objects
+/// entering or leaving the selection are ADDED or DELETED.
+fn classify(kind: EventKind, object: &Value, old: Option<&Value>, filter: &Filter) -> Option<&'static str> {
+    let was = old.is_some_and(|o| filter.matches(o));
+    match kind {
+        EventKind::Delete => was.then_some("DELETED"),
+        EventKind::Put => match (was, filter.matches(object)) {
+            (false, true) => Some("ADDED"),
+            (true, true) => Some("MODIFIED"),
+            (true, false) => Some("DELETED"),
+            (false, false) => None,
+        },
+    }
+}
+
+/// Everything the streaming task needs.
+struct Watch {
+    resource: Resource,
+    prefix: String,
+    filter: Filter,
+    table: Option<as_table::IncludeObject>,
+    headers_sent: bool,
+    bookmarks: bool,
+    lines: mpsc::Sender<Bytes>,
+    closing: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Watch {
+    /// Sends one event; `None` when the client has gone.
+    async fn send(&mut self, kind: &str, object: &Value) -> Option<()> {
+        let line = match self.table {
+            Some(include) => {
+                let metadata =
+                    json!({ "resourceVersion": crate::object::resource_version(object).unwrap_or_default() });
+                let table = as_table::table(
+                    &self.resource,
+                    std::slice::from_ref(object),
+                    include,
+                    metadata,
+                    !self.headers_sent,
+                );
+                self.headers_sent = true;
+                event_line(kind, &table)
+            }
+            None => event_line(kind, object),
+        };
+        self.lines.send(line).await.ok()
+    }
+
+    async fn send_error(&mut self, error: ApiError) -> Option<()> {
+        self.lines.send(event_line("ERROR", &error.status())).await.ok()
+    }
+
+    /// Follows the cache from `after`; falls back to the store for revisions the cache no longer holds.
+    async fn from_cache(
+        &mut self,
+        cache: Arc<Cache>,
+        store: Arc<dyn skiff_store::Backend>,
+        mut after: Revision,
+    ) -> Option<()> {
+        let mut revisions = cache.subscribe();
+        let mut ticker = tokio::time::interval(BOOKMARK_EVERY);
+        ticker.tick().await;
+        loop {
+            revisions.borrow_and_update();
+            match cache.changes_after(after, BATCH) {
+                Replay::TooOld => return self.from_store(store, after).await,
+                Replay::Changes(changes, reached) => {
+                    for change in &changes {
+                        let in_scope = self.prefix == cache.prefix()
+                            || object_in_prefix(&change.object, &self.prefix, &self.resource);
+                        if !in_scope {
+                            continue;
+                        }
+                        if let Some(kind) = classify(change.kind, &change.object, change.old.as_deref(), &self.filter) {
+                            self.send(kind, &change.object).await?;
+                        }
+                    }
+                    after = reached;
+                    if !changes.is_empty() {
+                        continue;
+                    }
+                }
+            }
+            tokio::select! {
+                changed = revisions.changed() => changed.ok()?,
+                _ = ticker.tick(), if self.bookmarks => self.lines.send(bookmark(&self.resource, after)).await.ok()?,
+                _ = self.lines.closed() => return None,
+                _ = self.closing.changed() => return None,
+            }
+        }
+    }
+
+    /// Follows the store directly from `after` (older than the cache's history).
+    async fn from_store(&mut self, store: Arc<dyn skiff_store::Backend>, after: Revision) -> Option<()> {
+        let mut events = match store.watch(&self.prefix, after).await {
+            Ok(events) => events,
+            Err(error) => return self.send_error(ApiError::from(error)).await,
+        };
+        let mut last = after;
+        let mut ticker = tokio::time::interval(BOOKMARK_EVERY);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                event = events.next() => {
+                    let event = match event? {
+                        Ok(event) => event,
+                        Err(error) => return self.send_error(ApiError::from(error)).await,
+                    };
+                    last = event.revision();
+                    let old = event.prev.as_ref().and_then(|kv| decode(kv).ok());
+                    let object = match event.kind {
+                        EventKind::Put => decode(&event.kv).ok()?,
+                        EventKind::Delete => {
+                            let mut object = old.clone()?;
+                            if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                                meta.insert("resourceVersion".into(), json!(last.to_string()));
+                            }
+                            object
+                        }
+                    };
+                    if let Some(kind) = classify(event.kind, &object, old.as_ref(), &self.filter) {
+                        self.send(kind, &object).await?;
+                    }
+                }
+                _ = ticker.tick(), if self.bookmarks => self.lines.send(bookmark(&self.resource, last)).await.ok()?,
+                _ = self.lines.closed() => return None,
+                _ = self.closing.changed() => return None,
+            }
+        }
+    }
+}
+
+/// Whether a cached object (of the whole resource) belongs under a namespace's prefix.
+fn object_in_prefix(object: &Value, prefix: &str, resource: &Resource) -> bool {
+    match (crate::object::namespace(object), crate::object::name(object)) {
+        (namespace, Some(name)) => resource.key(namespace, name).starts_with(prefix),
+        _ => false,
+    }
 }
 
 /// Starts a watch; the response streams until the timeout or the client leaves.
@@ -58,101 +204,35 @@ pub async fn watch(state: &ApiState, request: &Request) -> ApiResult<Response> {
         }
         None => DEFAULT_TIMEOUT,
     };
-    let namespace = target.ns().map(str::to_owned);
-    let (initial, after) = match request.query.get("resourceVersion") {
-        None | Some("0") => {
-            let page = state.objects.list(&resource, namespace.as_deref(), None, None, None).await?;
-            (page.items, page.revision)
-        }
-        Some(rv) => (Vec::new(), parse_resource_version(rv)?),
-    };
-    let backend = state.objects.backend().clone();
-    let mut closing = state.closing.subscribe();
+    let closing = state.closing.subscribe();
     if *closing.borrow() {
         return Err(ApiError::new(503, "ServiceUnavailable", "the server is shutting down"));
     }
+    let prefix = resource.prefix(target.ns());
+    let cache = state.caches.get(&resource).await?;
+    let (initial, after) = match request.query.get("resourceVersion") {
+        None | Some("0") => {
+            let (objects, revision) = cache.list(&prefix);
+            (objects, revision)
+        }
+        Some(rv) => (Vec::new(), parse_resource_version(rv)?),
+    };
+    let store = Arc::clone(state.objects.backend());
     let (lines, receiver) = mpsc::channel::<Bytes>(256);
+    let mut watch = Watch { resource, prefix, filter, table, headers_sent: false, bookmarks, lines, closing };
     tokio::spawn(async move {
-        // With a Table requested, each event's object is a one-row Table; the first has the headers.
-        let mut headers = true;
-        let mut shape = |object: Value| match table {
-            Some(include) => {
-                let metadata =
-                    json!({ "resourceVersion": crate::object::resource_version(&object).unwrap_or_default() });
-                let shaped = as_table::table(&resource, &[object], include, metadata, headers);
-                headers = false;
-                shaped
-            }
-            None => object,
-        };
-        let send_events = async {
-            for object in initial.iter().filter(|o| filter.matches(o)) {
-                lines.send(event_line("ADDED", &shape(object.clone()))).await.ok()?;
-            }
-            let mut events = match backend.watch(&resource.prefix(namespace.as_deref()), after).await {
-                Ok(events) => events,
-                Err(error) => {
-                    lines.send(event_line("ERROR", &ApiError::from(error).status())).await.ok()?;
-                    return None::<()>;
-                }
-            };
-            let mut last = after;
-            let mut ticker = tokio::time::interval(BOOKMARK_EVERY);
-            ticker.tick().await;
-            loop {
-                tokio::select! {
-                    event = events.next() => {
-                        let event = match event? {
-                            Ok(event) => event,
-                            Err(error) => {
-                                lines.send(event_line("ERROR", &ApiError::from(error).status())).await.ok()?;
-                                return None;
-                            }
-                        };
-                        last = event.revision();
-                        if let Some((kind, object)) = to_watch_event(&event, &filter) {
-                            lines.send(event_line(kind, &shape(object))).await.ok()?;
-                        }
-                    }
-                    _ = ticker.tick(), if bookmarks => {
-                        lines.send(bookmark(&resource, last)).await.ok()?;
-                    }
-                    _ = lines.closed() => return None,
-                    // The only change is to `true`: the server is shutting down.
-                    _ = closing.changed() => return None,
+        let stream = async {
+            for object in &initial {
+                if watch.filter.matches(object) {
+                    watch.send("ADDED", object).await?;
                 }
             }
+            watch.from_cache(cache, store, after).await
         };
-        let _ = tokio::time::timeout(timeout, send_events).await;
+        let _ = tokio::time::timeout(timeout, stream).await;
     });
     let body = futures::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|line| (Ok::<_, Infallible>(line), receiver))
     });
     Ok((StatusCode::OK, [(CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response())
-}
-
-/// The watch event a store event becomes for this watcher, if any: objects
-/// entering or leaving the selection are ADDED or DELETED.
-fn to_watch_event(event: &skiff_store::Event, filter: &Filter) -> Option<(&'static str, Value)> {
-    let decode_ok = |kv| decode(kv).ok();
-    let selected = |object: &Value| filter.matches(object);
-    let old = event.prev.as_ref().and_then(decode_ok).filter(|o| selected(o));
-    match event.kind {
-        EventKind::Put => {
-            let new = decode_ok(&event.kv)?;
-            match (old.is_some(), selected(&new)) {
-                (false, true) => Some(("ADDED", new)),
-                (true, true) => Some(("MODIFIED", new)),
-                (true, false) => Some(("DELETED", new)),
-                (false, false) => None,
-            }
-        }
-        EventKind::Delete => {
-            let mut object = old?;
-            if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-                meta.insert("resourceVersion".into(), json!(event.revision().to_string()));
-            }
-            Some(("DELETED", object))
-        }
-    }
 }
