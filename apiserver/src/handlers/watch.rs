@@ -101,7 +101,7 @@ impl Watch {
     }
 
     /// Follows the cache from `after`; falls back to the store for revisions the cache no longer holds.
-    async fn from_cache(
+    async fn follow_cache(
         &mut self,
         cache: Arc<Cache>,
         store: Arc<dyn skiff_store::Backend>,
@@ -113,7 +113,7 @@ impl Watch {
         loop {
             revisions.borrow_and_update();
             match cache.changes_after(after, BATCH) {
-                Replay::TooOld => return self.from_store(store, after).await,
+                Replay::TooOld => return self.follow_store(store, after).await,
                 Replay::Changes(changes, reached) => {
                     for change in &changes {
                         let in_scope = self.prefix == cache.prefix()
@@ -141,7 +141,7 @@ impl Watch {
     }
 
     /// Follows the store directly from `after` (older than the cache's history).
-    async fn from_store(&mut self, store: Arc<dyn skiff_store::Backend>, after: Revision) -> Option<()> {
+    async fn follow_store(&mut self, store: Arc<dyn skiff_store::Backend>, after: Revision) -> Option<()> {
         let mut events = match store.watch(&self.prefix, after).await {
             Ok(events) => events,
             Err(error) => return self.send_error(ApiError::from(error)).await,
@@ -227,7 +227,7 @@ pub async fn watch(state: &ApiState, request: &Request) -> ApiResult<Response> {
                     watch.send("ADDED", object).await?;
                 }
             }
-            watch.from_cache(cache, store, after).await
+            watch.follow_cache(cache, store, after).await
         };
         let _ = tokio::time::timeout(timeout, stream).await;
     });
