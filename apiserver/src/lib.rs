@@ -6,6 +6,7 @@ pub mod authn;
 mod defaults;
 pub mod discovery;
 mod handlers;
+pub mod metrics;
 pub mod object;
 mod patch;
 pub mod pki;

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use skiff_store::Backend;
 
 use crate::handlers::{self, json as respond};
+use crate::metrics::Metrics;
 use crate::object::{has_finalizers, is_terminating};
 use crate::registry::{Registry, Resource};
 use crate::status::{ApiError, ApiResult};
@@ -31,6 +32,7 @@ pub struct ApiState {
     /// Set when the server shuts down: long-running requests (watches) end.
     pub closing: tokio::sync::watch::Sender<bool>,
     pub caches: WatchCaches,
+    pub metrics: Arc<Metrics>,
 }
 
 impl ApiState {
@@ -114,8 +116,9 @@ impl ApiServer {
     pub async fn start(backend: Arc<dyn Backend>) -> ApiResult<Self> {
         let closing = tokio::sync::watch::channel(false).0;
         let caches = WatchCaches::new(Arc::clone(&backend));
-        let state =
-            Arc::new(ApiState { registry: Registry::builtin(), objects: Objects::new(backend), closing, caches });
+        let metrics = Metrics::new();
+        let objects = Objects::new(backend, Arc::clone(&metrics));
+        let state = Arc::new(ApiState { registry: Registry::builtin(), objects, closing, caches, metrics });
         let server = Self { state };
         server.create_initial_namespaces().await?;
         Ok(server)
@@ -147,6 +150,7 @@ impl ApiServer {
             .route("/healthz", get(ok))
             .route("/livez", get(ok))
             .route("/readyz", get(ok))
+            .route("/metrics", get(metrics))
             .route("/api", get(core_groups))
             .route("/api/v1", get(core_resources))
             .route("/apis", get(named_groups))
@@ -163,6 +167,11 @@ impl ApiServer {
     pub fn client(&self) -> kube::Client {
         kube::Client::new(self.router(), "default")
     }
+}
+
+async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    (StatusCode::OK, [(http::header::CONTENT_TYPE, content_type)], state.metrics.render()).into_response()
 }
 
 async fn ok() -> &'static str {

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use skiff_store::{Backend, KeyValue, Outcome, RangeRequest, Revision};
 
+use crate::metrics::Metrics;
 use crate::object::{metadata_mut, resource_version};
 use crate::registry::Resource;
 use crate::status::{ApiError, ApiResult};
@@ -19,6 +20,7 @@ const MAX_RETRIES: usize = 16;
 #[derive(Debug, Clone)]
 pub struct Objects {
     backend: Arc<dyn Backend>,
+    metrics: Arc<Metrics>,
 }
 
 /// One page of a list.
@@ -34,8 +36,16 @@ pub struct Page {
 }
 
 impl Objects {
-    pub fn new(backend: Arc<dyn Backend>) -> Self {
-        Self { backend }
+    pub fn new(backend: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Self {
+        Self { backend, metrics }
+    }
+
+    /// Times a store call for `etcd_request_duration_seconds`.
+    async fn timed<T>(&self, operation: &str, resource: &Resource, call: impl std::future::Future<Output = T>) -> T {
+        let start = std::time::Instant::now();
+        let out = call.await;
+        self.metrics.store(operation, &resource.qualified_plural(), start.elapsed());
+        out
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
@@ -44,7 +54,7 @@ impl Objects {
 
     /// The object, with its resourceVersion.
     pub async fn get(&self, resource: &Resource, namespace: Option<&str>, name: &str) -> ApiResult<Value> {
-        let kv = self.backend.get(&resource.key(namespace, name), None).await?;
+        let kv = self.timed("get", resource, self.backend.get(&resource.key(namespace, name), None)).await?;
         match kv {
             Some(kv) => decode(&kv),
             None => Err(ApiError::not_found(resource, name)),
@@ -60,7 +70,7 @@ impl Objects {
         object: Value,
     ) -> ApiResult<Value> {
         let key = resource.key(namespace, name);
-        match self.backend.create(&key, encode(&object)?, None).await? {
+        match self.timed("create", resource, self.backend.create(&key, encode(&object)?, None)).await? {
             Outcome::Applied(revision) => with_resource_version(object, revision),
             Outcome::Conflict { .. } => Err(ApiError::already_exists(resource, name)),
         }
@@ -77,7 +87,7 @@ impl Objects {
         expected: Revision,
     ) -> ApiResult<Result<Value, Option<Value>>> {
         let key = resource.key(namespace, name);
-        match self.backend.update(&key, encode(&object)?, expected, None).await? {
+        match self.timed("update", resource, self.backend.update(&key, encode(&object)?, expected, None)).await? {
             Outcome::Applied(revision) => Ok(Ok(with_resource_version(object, revision)?)),
             Outcome::Conflict { current } => Ok(Err(current.as_ref().map(decode).transpose()?)),
         }
@@ -118,7 +128,7 @@ impl Objects {
         name: &str,
         expected: Option<Revision>,
     ) -> ApiResult<Value> {
-        match self.backend.delete(&resource.key(namespace, name), expected).await? {
+        match self.timed("delete", resource, self.backend.delete(&resource.key(namespace, name), expected)).await? {
             Outcome::Applied((_, removed)) => decode(&removed),
             Outcome::Conflict { current: Some(_) } => Err(ApiError::conflict(resource, name)),
             Outcome::Conflict { current: None } => Err(ApiError::not_found(resource, name)),
@@ -135,7 +145,7 @@ impl Objects {
         revision: Option<Revision>,
     ) -> ApiResult<Page> {
         let request = RangeRequest { prefix: resource.prefix(namespace), start, limit, revision };
-        let response = self.backend.range(request).await?;
+        let response = self.timed("list", resource, self.backend.range(request)).await?;
         let items = response.kvs.iter().map(decode).collect::<ApiResult<Vec<_>>>()?;
         let next_key = response.more.then(|| response.kvs.last().map(|kv| kv.key.clone())).flatten();
         let remaining = response.count - response.kvs.len() as i64;

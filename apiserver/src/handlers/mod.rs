@@ -20,6 +20,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 pub use self::target::Target;
+use crate::metrics::RequestLabels;
 use crate::server::ApiState;
 use crate::status::{ApiError, ApiResult};
 
@@ -81,13 +82,55 @@ pub async fn resource_request(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match dispatch(&state, method, &uri, headers, body).await {
+    let start = std::time::Instant::now();
+    let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let _in_flight = state.metrics.in_flight(mutating);
+    let mut labels = None;
+    let response = match dispatch(&state, method, &uri, headers, body, &mut labels).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
+    };
+    if let Some(mut labels) = labels {
+        labels.code = response.status().as_u16().to_string();
+        state.metrics.request(labels, start.elapsed());
+    }
+    response
+}
+
+/// The metric labels of a parsed request.
+fn request_labels(method: &Method, request: &Request) -> RequestLabels {
+    let target = &request.target;
+    let verb = match (method, target.name.is_some()) {
+        (&Method::GET, false) if request.query.flag("watch") => "WATCH",
+        (&Method::GET, false) => "LIST",
+        (&Method::DELETE, false) => "DELETECOLLECTION",
+        (method, _) => method.as_str(),
+    };
+    let scope = match (&target.name, &target.namespace) {
+        (Some(_), _) => "resource",
+        (None, Some(_)) => "namespace",
+        (None, None) => "cluster",
+    };
+    RequestLabels {
+        verb: verb.to_owned(),
+        group: target.resource.group.to_owned(),
+        version: target.resource.version.to_owned(),
+        resource: target.resource.plural.to_owned(),
+        subresource: target.subresource.clone().unwrap_or_default(),
+        scope: scope.to_owned(),
+        component: "apiserver".to_owned(),
+        code: String::new(),
     }
 }
 
-async fn dispatch(state: &ApiState, method: Method, uri: &Uri, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+async fn dispatch(
+    state: &ApiState,
+    method: Method,
+    uri: &Uri,
+    headers: HeaderMap,
+    body: Body,
+    labels: &mut Option<RequestLabels>,
+) -> ApiResult<Response> {
     let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     let (group, version, rest) = match segments.as_slice() {
         ["api", version, rest @ ..] => ("", *version, rest),
@@ -97,6 +140,7 @@ async fn dispatch(state: &ApiState, method: Method, uri: &Uri, headers: HeaderMa
     let target = Target::parse(&state.registry, group, version, rest)?;
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
     let request = Request { target, query: Query::parse(uri), headers, body };
+    *labels = Some(request_labels(&method, &request));
     let span = tracing::debug_span!(
         "request", %method, resource = request.target.resource.plural,
         namespace = request.target.namespace.as_deref(), name = request.target.name.as_deref()

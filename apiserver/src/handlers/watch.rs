@@ -219,8 +219,10 @@ pub async fn watch(state: &ApiState, request: &Request) -> ApiResult<Response> {
     };
     let store = Arc::clone(state.objects.backend());
     let (lines, receiver) = mpsc::channel::<Bytes>(256);
+    let open = state.metrics.watch(resource.group, resource.version, resource.plural);
     let mut watch = Watch { resource, prefix, filter, table, headers_sent: false, bookmarks, lines, closing };
     tokio::spawn(async move {
+        let _open = open;
         let stream = async {
             for object in &initial {
                 if watch.filter.matches(object) {
