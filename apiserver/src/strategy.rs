@@ -49,6 +49,7 @@ pub fn prepare_for_create(
     } else {
         meta.remove("generation");
     }
+    drop_empty_fields(object);
     // Defaults, the status a new object starts with, and what admission sets.
     crate::defaults::apply_admission_defaults(resource.group, resource.version, resource.kind, object);
     crate::defaults::prepare_for_create(resource.group, resource.version, resource.kind, object);
@@ -99,6 +100,7 @@ pub fn prepare_for_update(
         };
     }
     crate::defaults::apply_defaults(resource.group, resource.version, resource.kind, next);
+    drop_empty_fields(next);
     if tracks_generation(resource) && spec_of(current) != spec_of(next) {
         let generation = current_meta.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
         metadata_mut(next)?.insert("generation".into(), json!(generation));
@@ -114,6 +116,29 @@ fn spec_of(object: &Value) -> Value {
         map.remove("status");
     }
     spec
+}
+
+/// Drops empty maps and lists that kube-apiserver never stores (Go's
+/// `omitempty` on decoding): metadata's labels, annotations, finalizers and
+/// owner references, and a ConfigMap's or Secret's empty data.
+pub fn drop_empty_fields(object: &mut Value) {
+    let empty = |v: &Value| {
+        v.as_object().is_some_and(|m| m.is_empty()) || v.as_array().is_some_and(|a| a.is_empty()) || v.is_null()
+    };
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in ["labels", "annotations", "finalizers", "ownerReferences", "managedFields"] {
+            if meta.get(field).is_some_and(empty) {
+                meta.remove(field);
+            }
+        }
+    }
+    if let Some(map) = object.as_object_mut() {
+        for field in ["data", "binaryData", "stringData"] {
+            if map.get(field).is_some_and(empty) {
+                map.remove(field);
+            }
+        }
+    }
 }
 
 /// Whether two versions differ in anything but resourceVersion.
