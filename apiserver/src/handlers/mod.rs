@@ -4,6 +4,7 @@
 mod as_table;
 mod delete;
 mod read;
+mod scale;
 mod target;
 mod watch;
 mod write;
@@ -147,6 +148,16 @@ async fn dispatch(
     );
     let collection = request.target.name.is_none();
     let handle = async move {
+        if request.target.subresource.as_deref() == Some("scale") {
+            return match method {
+                Method::GET | Method::PUT | Method::PATCH => scale::scale(state, &request, &method).await,
+                _ => Err(ApiError::method_not_allowed()),
+            };
+        }
+        if !matches!(request.target.subresource.as_deref(), None | Some("status")) {
+            // Subresources still to come (binding, eviction, log, exec, ...).
+            return Err(ApiError::no_such_path());
+        }
         match method {
             Method::GET if collection && request.query.flag("watch") => watch::watch(state, &request).await,
             Method::GET if collection => read::list(state, &request).await,
