@@ -124,7 +124,7 @@ fn pod(name: &str) -> Result<Pod> {
     }))?)
 }
 
-async fn measure(skiff: &PathBuf, datastore: Option<&str>, clients: usize, run: Duration) -> Result<Figures> {
+async fn measure(skiff: &std::path::Path, datastore: Option<&str>, clients: usize, run: Duration) -> Result<Figures> {
     let mut figures = Figures::default();
     let extra: Vec<&str> = datastore.map(|d| vec!["--datastore-endpoint", d]).unwrap_or_default();
     let started = Instant::now();
