@@ -25,13 +25,7 @@ struct DeleteOptions {
 
 impl DeleteOptions {
     fn from_request(request: &Request) -> ApiResult<Self> {
-        let body: Value = if request.body.is_empty() {
-            json!({})
-        } else {
-            serde_json::from_slice(&request.body).map_err(|e| {
-                ApiError::bad_request(format!("the body of the request could not be decoded as DeleteOptions: {e}"))
-            })?
-        };
+        let body: Value = if request.body.is_empty() { json!({}) } else { request.body_value()? };
         let query_grace = match request.query.get("gracePeriodSeconds") {
             Some(g) => {
                 Some(g.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds: {g}")))?)

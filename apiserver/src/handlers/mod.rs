@@ -57,17 +57,23 @@ pub struct Request {
 }
 
 impl Request {
-    /// The body as a JSON object; 415 for other media types (clients such
-    /// as kubectl then fall back to JSON), 400 for anything but an object.
-    pub fn json_body(&self) -> ApiResult<Value> {
+    /// The body as JSON, whatever media type the client sent it in: 415
+    /// for types the server cannot read (clients such as kubectl then say
+    /// so), 400 for a body that does not decode.
+    pub fn body_value(&self) -> ApiResult<Value> {
         let content_type =
             self.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
         let media = content_type.split(';').next().unwrap_or_default().trim();
         if !matches!(media, "application/json" | "" | "*/*") {
             return Err(ApiError::unsupported_media_type(media));
         }
-        let value: Value = serde_json::from_slice(&self.body)
-            .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}")))?;
+        serde_json::from_slice(&self.body)
+            .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as JSON: {e}")))
+    }
+
+    /// The body as a JSON object.
+    pub fn json_body(&self) -> ApiResult<Value> {
+        let value = self.body_value()?;
         if !value.is_object() {
             return Err(ApiError::bad_request("the body of the request is not a JSON object"));
         }

@@ -84,8 +84,12 @@ pub async fn scale(state: &ApiState, request: &Request, method: &http::Method) -
         let object = state.objects.get(resource, namespace, name).await?;
         return Ok(respond(StatusCode::OK, &scale_of(&object)));
     }
-    let body: Value = serde_json::from_slice(&request.body)
-        .map_err(|e| ApiError::bad_request(format!("error decoding the body: {e}")))?;
+    let body: Value = if method == http::Method::PUT {
+        request.json_body()?
+    } else {
+        serde_json::from_slice(&request.body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
+    };
     let stored = state
         .objects
         .update_with(resource, namespace, name, |mut current| {
