@@ -162,6 +162,19 @@ macro_rules! on_every_backend {
                 super::$test(super::server(std::sync::Arc::new(backend)).await).await;
             })*
         }
+        /// A real etcd per test (skipped only when etcd is missing and CI is unset).
+        mod etcd {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                if !skiff_store::testing::require_etcd() {
+                    return;
+                }
+                let etcd = skiff_store::testing::EtcdServer::start().expect("start etcd");
+                let config = skiff_store::EtcdConfig::new(vec![etcd.endpoint()]);
+                let backend = skiff_store::EtcdBackend::connect(config).await.expect("connect");
+                super::$test(super::server(std::sync::Arc::new(backend)).await).await;
+            })*
+        }
     };
 }
 
