@@ -184,3 +184,62 @@ on_every_backend!(
     watch_reports_adds_modifications_and_deletes,
     initial_namespaces_exist_and_missing_ones_refuse_content,
 );
+
+#[tokio::test]
+async fn a_continue_token_from_before_compaction_is_gone() {
+    let backend = Arc::new(MemoryBackend::new());
+    let client = ApiServer::start(backend.clone()).await.expect("start").client();
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    for i in 0..5 {
+        cms.create(&PostParams::default(), &config_map(&format!("c{i}"), json!({}))).await.expect("create");
+    }
+    let first = cms.list(&ListParams::default().limit(2)).await.expect("first page");
+    let token = first.metadata.continue_.clone().expect("a continue token");
+    let current = backend.current_revision().await.expect("revision");
+    // A write after the first page, then compaction past the page's revision.
+    cms.create(&PostParams::default(), &config_map("later", json!({}))).await.expect("create");
+    backend.compact(current + 1).await.expect("compact");
+    let gone = api_error(cms.list(&ListParams::default().limit(2).continue_token(&token)).await.expect_err("expired"));
+    assert_eq!((gone.code, gone.reason.as_str()), (410, "Expired"));
+    assert!(
+        gone.message.starts_with("The provided continue parameter is too old to display a consistent list result."),
+        "{}",
+        gone.message
+    );
+}
+
+#[tokio::test]
+async fn finalizers_hold_a_deleted_object_until_the_last_one_is_removed() {
+    let client = ApiServer::start(Arc::new(MemoryBackend::new())).await.expect("start").client();
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    let held: ConfigMap =
+        serde_json::from_value(json!({ "metadata": { "name": "held", "finalizers": ["example.com/hold"] } }))
+            .expect("cm");
+    cms.create(&PostParams::default(), &held).await.expect("create");
+    cms.delete("held", &DeleteParams::default()).await.expect("delete");
+    let marked = cms.get("held").await.expect("still there");
+    assert!(marked.metadata.deletion_timestamp.is_some(), "marked for deletion");
+    cms.patch("held", &PatchParams::default(), &Patch::Merge(json!({ "metadata": { "finalizers": null } })))
+        .await
+        .expect("remove the finalizer");
+    assert_eq!(api_error(cms.get("held").await.expect_err("gone")).code, 404);
+}
+
+#[tokio::test]
+async fn scheduled_pods_are_deleted_gracefully_and_unscheduled_ones_at_once() {
+    let client = ApiServer::start(Arc::new(MemoryBackend::new())).await.expect("start").client();
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    for (name, node) in [("bound", Some("node-1")), ("pending", None)] {
+        let mut spec = json!({ "containers": [{ "name": "c", "image": "busybox" }] });
+        if let Some(node) = node {
+            spec["nodeName"] = json!(node);
+        }
+        let pod: Pod = serde_json::from_value(json!({ "metadata": { "name": name }, "spec": spec })).expect("pod");
+        pods.create(&PostParams::default(), &pod).await.expect("create");
+        pods.delete(name, &DeleteParams::default()).await.expect("delete");
+    }
+    let bound = pods.get("bound").await.expect("a bound pod waits for its kubelet");
+    assert!(bound.metadata.deletion_timestamp.is_some());
+    assert_eq!(bound.metadata.deletion_grace_period_seconds, Some(30));
+    assert_eq!(api_error(pods.get("pending").await.expect_err("gone at once")).code, 404);
+}
