@@ -21,9 +21,9 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn server_opens_the_sqlite_default_under_the_data_dir_and_reuses_its_state() {
     let server = Server::start(&[]);
-    let db = server.dir.path().join("server/db/state.db");
-    assert!(server.ready_line.contains(&format!("datastore sqlite://{}", db.display())), "{}", server.ready_line);
-    let ca = server.dir.path().join("server/tls/server-ca.crt");
+    let db = server.dir().join("server/db/state.db");
+    assert!(server.ready_line().contains(&format!("datastore sqlite://{}", db.display())), "{}", server.ready_line());
+    let ca = server.dir().join("server/tls/server-ca.crt");
     let first_ca = std::fs::read_to_string(&ca).expect("CA written");
     let (status, dir) = server.terminate();
     assert!(status.success());
@@ -72,6 +72,6 @@ fn server_opens_a_real_etcd() {
     }
     let etcd = EtcdServer::start().expect("start etcd");
     let server = Server::start(&["--datastore-endpoint", &etcd.endpoint()]);
-    assert!(server.ready_line.contains(&format!("datastore {};", etcd.endpoint())), "{}", server.ready_line);
+    assert!(server.ready_line().contains(&format!("datastore {};", etcd.endpoint())), "{}", server.ready_line());
     assert!(server.terminate().0.success());
 }

@@ -14,7 +14,7 @@ fn kubectl_works_against_the_generated_kubeconfig_and_sigterm_stops_the_server()
     let server = Server::start(&[]);
     let kubeconfig = std::fs::read_to_string(server.kubeconfig()).expect("kubeconfig written");
     assert!(!kubeconfig.contains("insecure-skip-tls-verify"));
-    assert!(kubeconfig.contains(&server.url));
+    assert!(kubeconfig.contains(server.url()));
 
     let version = server.kubectl(&["version"]);
     assert!(version.contains("Server Version: v1.33."), "{version}");
@@ -42,15 +42,15 @@ fn requests_without_credentials_are_unauthorized_and_tokens_authenticate() {
     let tokens = tempfile::NamedTempFile::new().expect("token file");
     std::fs::write(tokens.path(), "s3cret-token,alice,1001,\"dev,ops\"\n").expect("write tokens");
     let server = Server::start(&["--token-file", tokens.path().to_str().expect("utf-8 path")]);
-    let ca = server.dir.path().join("server/tls/server-ca.crt");
+    let ca = server.dir().join("server/tls/server-ca.crt");
     let with_user = |user: &str| {
-        let path = server.dir.path().join(format!("{user}.kubeconfig"));
+        let path = server.dir().join(format!("{user}.kubeconfig"));
         // (A kubeconfig user with no credentials at all makes kubectl prompt for a password.)
         let token = if user == "alice" { "    token: s3cret-token\n" } else { "    token: not-a-known-token\n" };
         let config = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority: {}\n    server: {}\n  name: c\ncontexts:\n- context:\n    cluster: c\n    user: u\n  name: c\ncurrent-context: c\nusers:\n- name: u\n  user:\n{token}",
             ca.display(),
-            server.url
+            server.url()
         );
         std::fs::write(&path, config).expect("kubeconfig");
         path

@@ -1,12 +1,12 @@
-//! A live `skiff server` for tests: started on a free port in a temp data
-//! dir, stopped (SIGKILL) when dropped.
+//! The live `skiff server` the binary's tests use: the conformance crate's
+//! `Cluster` on this build's binary, plus kubectl helpers.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, ExitStatus, Output};
 use std::time::Duration;
+
+use skiff_conformance::Cluster;
 
 pub const KUBECTL: &str = "/usr/bin/kubectl";
 /// The newest kubectl that sends JSON bodies (1.32+ send protobuf for typed creates).
@@ -22,13 +22,9 @@ pub fn require_kubectl() -> bool {
     false
 }
 
-/// A running `skiff server` in a temp data dir on a free port; killed on drop.
+/// A running `skiff server` of this build.
 pub struct Server {
-    child: Child,
-    pub dir: tempfile::TempDir,
-    pub url: String,
-    /// The line the server printed when it was ready.
-    pub ready_line: String,
+    pub cluster: Cluster,
 }
 
 impl Server {
@@ -36,31 +32,25 @@ impl Server {
         Self::start_in(tempfile::tempdir().expect("temp dir"), extra)
     }
 
-    /// Starts in a given data dir (to restart on the same state).
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .args(["server", "--https-listen-port", "0", "--bind-address", "127.0.0.1", "--data-dir"])
-            .arg(dir.path())
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start skiff server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (lines, ready) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-        let line = ready.recv_timeout(Duration::from_secs(60)).expect("skiff server printed its ready line");
-        let url =
-            line.split_whitespace().find(|w| w.starts_with("https://")).expect("ready line names the URL").to_owned();
-        Self { child, dir, url, ready_line: line }
+        let binary = Path::new(env!("CARGO_BIN_EXE_skiff"));
+        Self { cluster: Cluster::start_in(dir, binary, extra).expect("skiff server starts") }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.cluster.url
+    }
+
+    pub fn ready_line(&self) -> &str {
+        &self.cluster.ready_line
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.cluster.data_dir()
     }
 
     pub fn kubeconfig(&self) -> PathBuf {
-        self.dir.path().join("kubeconfig.yaml")
+        self.cluster.kubeconfig()
     }
 
     pub fn kubectl_with(&self, kubectl: &str, kubeconfig: &Path, args: &[&str]) -> Output {
@@ -80,24 +70,8 @@ impl Server {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Sends SIGTERM and waits (with a deadline) for the exit; returns it and the data dir.
-    pub fn terminate(mut self) -> (std::process::ExitStatus, tempfile::TempDir) {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("send SIGTERM");
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
-                return (status, dir);
-            }
-            assert!(std::time::Instant::now() < deadline, "skiff server did not stop within 30 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// SIGTERM, waiting up to 30 s; the exit status and the data dir.
+    pub fn terminate(self) -> (ExitStatus, tempfile::TempDir) {
+        self.cluster.terminate(Duration::from_secs(30)).expect("skiff server stops on SIGTERM")
     }
 }

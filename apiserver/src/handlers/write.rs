@@ -106,13 +106,34 @@ pub async fn update(state: &ApiState, request: &Request) -> ApiResult<Response> 
             if precondition.is_some_and(|rv| Some(rv) != revision_of(&current).ok()) {
                 return Err(ApiError::conflict(resource, name));
             }
-            let mut next = object.clone();
-            prepare_for_update(resource, subresource, &current, &mut next)?;
-            state.admit(resource, &mut next, Some(&current))?;
-            Ok((!unchanged(&current, &next)).then_some(next))
+            successor(state, resource, subresource, &current, object.clone())
         })
         .await?;
-    let stored = state.finish_if_finalized(resource, namespace.as_deref(), stored).await?;
+    finish(state, resource, namespace.as_deref(), stored).await
+}
+
+/// The version that replaces `current`, after the strategy and admission;
+/// `None` when nothing would change (no write then).
+fn successor(
+    state: &ApiState,
+    resource: &crate::registry::Resource,
+    subresource: Option<&str>,
+    current: &Value,
+    mut next: Value,
+) -> ApiResult<Option<Value>> {
+    prepare_for_update(resource, subresource, current, &mut next)?;
+    state.admit(resource, &mut next, Some(current))?;
+    Ok((!unchanged(current, &next)).then_some(next))
+}
+
+/// Removes an object whose last finalizer the update took away, and answers with what was stored.
+async fn finish(
+    state: &ApiState,
+    resource: &crate::registry::Resource,
+    namespace: Option<&str>,
+    stored: Value,
+) -> ApiResult<Response> {
+    let stored = state.finish_if_finalized(resource, namespace, stored).await?;
     Ok(respond(StatusCode::OK, &stored))
 }
 
@@ -202,11 +223,8 @@ pub async fn patch(state: &ApiState, request: &Request) -> ApiResult<Response> {
             {
                 return Err(ApiError::conflict(resource, name));
             }
-            prepare_for_update(resource, subresource, &current, &mut next)?;
-            state.admit(resource, &mut next, Some(&current))?;
-            Ok((!unchanged(&current, &next)).then_some(next))
+            successor(state, resource, subresource, &current, next)
         })
         .await?;
-    let stored = state.finish_if_finalized(resource, namespace.as_deref(), stored).await?;
-    Ok(respond(StatusCode::OK, &stored))
+    finish(state, resource, namespace.as_deref(), stored).await
 }
