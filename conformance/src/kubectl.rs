@@ -58,6 +58,19 @@ impl Kubectl {
         self.binary.exists()
     }
 
+    /// Starts kubectl with `args` in the background (for `get -w`), output piped.
+    pub fn spawn(&self, args: &[&str]) -> Result<std::process::Child> {
+        Command::new(&self.binary)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .arg(format!("--cache-dir={}", self.cache.display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("running {}", self.binary.display()))
+    }
+
     /// Runs kubectl with `args`, feeding `stdin` if given; at most 60 s.
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<Run> {
         let mut command = Command::new(&self.binary);

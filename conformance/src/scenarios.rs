@@ -35,6 +35,7 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "apply", run: apply },
     Scenario { name: "delete", run: delete },
     Scenario { name: "get flags", run: get_flags },
+    Scenario { name: "get -w", run: get_watch },
 ];
 
 /// Collapses runs of spaces, as column alignment differs with content.
@@ -330,4 +331,50 @@ fn get_flags(c: &Ctx<'_>) -> Outcome {
     let all = squeeze(&c.run(&["get", "configmaps", "-A", "-l", "env=dev"], None)?.stdout);
     has("-A", &all, "NAMESPACE NAME DATA AGE")?;
     has("-A", &all, &format!("{} g-a 1 ", c.ns))
+}
+
+fn get_watch(c: &Ctx<'_>) -> Outcome {
+    use std::io::Read;
+    let mut watcher = c
+        .kubectl
+        .spawn(&["-n", &c.ns, "get", "configmaps", "-w"])
+        .map_err(|e| format!("starting kubectl get -w: {e:#}"))?;
+    let mut stdout = watcher.stdout.take().ok_or("no stdout")?;
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        let mut text = String::new();
+        while let Ok(n) = stdout.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            text.push_str(&String::from_utf8_lossy(&buffer[..n]));
+            let _ = lines.send(text.clone());
+        }
+    });
+    // The watch is open once kubectl has listed (it prints nothing for an empty list);
+    // the changes below are made until they show up, within a deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut output = String::new();
+    let mut step = 0;
+    while std::time::Instant::now() < deadline && squeeze(&output).matches("watched 1 ").count() < 3 {
+        match step {
+            0 => c.ok(&["create", "configmap", "watched", "--from-literal=k=v"]).map(drop)?,
+            1 => c.ok(&["label", "configmap", "watched", "seen=yes"]).map(drop)?,
+            2 => c.ok(&["delete", "configmap", "watched"]).map(drop)?,
+            _ => {}
+        }
+        step += 1;
+        if let Ok(text) = seen.recv_timeout(std::time::Duration::from_millis(500)) {
+            output = text;
+        }
+    }
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    let output = squeeze(&output);
+    has("get -w header", &output, "NAME DATA AGE")?;
+    if output.matches("watched 1 ").count() < 3 {
+        return Err(format!("get -w printed {output:?}; upstream prints a row for the add, the change and the delete"));
+    }
+    Ok(())
 }
