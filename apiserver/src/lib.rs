@@ -8,6 +8,8 @@ pub mod discovery;
 mod handlers;
 pub mod metrics;
 pub mod object;
+pub mod openapi;
+mod openapi_routes;
 mod patch;
 pub mod pki;
 pub mod registry;

@@ -97,3 +97,58 @@ impl ApiError {
 pub fn now_rfc3339() -> String {
     jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
+
+/// Removes the field at a path as upstream names fields in messages
+/// (`spec.template.spec.containers[0].imagePullPolicyy`); a no-op if absent.
+pub fn remove_path(object: &mut Value, path: &str) {
+    let mut steps: Vec<Result<&str, usize>> = Vec::new();
+    for segment in path.split('.') {
+        let (name, indices) = segment.split_once('[').map_or((segment, ""), |(n, rest)| (n, rest));
+        if !name.is_empty() {
+            steps.push(Ok(name));
+        }
+        for index in indices.split('[').filter(|i| !i.is_empty()) {
+            match index.trim_end_matches(']').parse::<usize>() {
+                Ok(i) => steps.push(Err(i)),
+                Err(_) => return,
+            }
+        }
+    }
+    let Some((last, parents)) = steps.split_last() else { return };
+    let mut node = object;
+    for step in parents {
+        let next = match step {
+            Ok(key) => node.get_mut(*key),
+            Err(index) => node.get_mut(*index),
+        };
+        match next {
+            Some(next) => node = next,
+            None => return,
+        }
+    }
+    match (last, node) {
+        (Ok(key), Value::Object(map)) => {
+            map.remove(*key);
+        }
+        (Err(index), Value::Array(list)) if *index < list.len() => {
+            list.remove(*index);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn remove_path_follows_upstream_field_paths() {
+        let mut object = json!({ "spec": { "template": { "spec": { "containers": [{ "name": "a", "typo": 1 }] } } }, "extra": true });
+        remove_path(&mut object, "spec.template.spec.containers[0].typo");
+        remove_path(&mut object, "extra");
+        remove_path(&mut object, "missing.field[3]");
+        assert_eq!(object, json!({ "spec": { "template": { "spec": { "containers": [{ "name": "a" }] } } } }));
+    }
+}

@@ -19,7 +19,7 @@ use crate::status::{ApiError, ApiResult};
 use crate::storage::{Objects, revision_of};
 use crate::strategy::prepare_for_create;
 use crate::watch_cache::WatchCaches;
-use crate::{discovery, validation};
+use crate::{discovery, openapi_routes, validation};
 
 /// The namespaces every cluster has from the start.
 pub const INITIAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -151,6 +151,9 @@ impl ApiServer {
             .route("/livez", get(ok))
             .route("/readyz", get(ok))
             .route("/metrics", get(metrics))
+            .route("/openapi/v2", get(openapi_routes::v2))
+            .route("/openapi/v3", get(openapi_routes::index))
+            .route("/openapi/v3/{*path}", get(openapi_routes::document))
             .route("/api", get(core_groups))
             .route("/api/v1", get(core_resources))
             .route("/apis", get(named_groups))

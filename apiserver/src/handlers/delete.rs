@@ -50,6 +50,11 @@ pub async fn delete(state: &ApiState, request: &Request) -> ApiResult<Response> 
         return Err(ApiError::method_not_allowed());
     }
     let options = DeleteOptions::from_request(request)?;
+    if super::field_validation::dry_run(request)? {
+        // A server-side dry run: the object as it is, nothing deleted.
+        let current = state.objects.get(&target.resource, target.ns(), target.name()?).await?;
+        return Ok(respond(StatusCode::OK, &current));
+    }
     let (code, body) = delete_one(state, &target.resource, target.ns(), target.name()?, &options).await?;
     Ok(respond(code, &body))
 }

@@ -3,6 +3,7 @@
 
 mod as_table;
 mod delete;
+mod field_validation;
 mod read;
 mod scale;
 mod target;

@@ -5,6 +5,7 @@ use http::StatusCode;
 use http::header::CONTENT_TYPE;
 use serde_json::Value;
 
+use super::field_validation::{check_body, check_patched, dry_run, with_warnings};
 use super::{Request, json as respond};
 use crate::object::{check_type, name as object_name, namespace as object_namespace, resource_version};
 use crate::server::ApiState;
@@ -48,6 +49,8 @@ pub async fn create(state: &ApiState, request: &Request) -> ApiResult<Response> 
     }
     let mut object = request.json_body()?;
     check_type(resource, &mut object)?;
+    let warnings = check_body(request, resource, &mut object)?;
+    let dry_run = dry_run(request)?;
     let namespace = write_namespace(request, &object)?;
     let generate = crate::object::meta_str(&object, "generateName").map(str::to_owned);
     let name = match (object_name(&object), &generate) {
@@ -71,8 +74,14 @@ pub async fn create(state: &ApiState, request: &Request) -> ApiResult<Response> 
     state.check_namespace_accepts(resource, namespace.as_deref(), &name).await?;
     prepare_for_create(resource, &mut object, namespace.as_deref(), &name)?;
     state.admit(resource, &mut object, None)?;
+    if dry_run {
+        if state.objects.get(resource, namespace.as_deref(), &name).await.is_ok() {
+            return Err(ApiError::already_exists(resource, &name));
+        }
+        return Ok(with_warnings(respond(StatusCode::CREATED, &object), &warnings));
+    }
     let stored = state.objects.create(resource, namespace.as_deref(), &name, object).await?;
-    Ok(respond(StatusCode::CREATED, &stored))
+    Ok(with_warnings(respond(StatusCode::CREATED, &stored), &warnings))
 }
 
 /// `.apps` for non-core kinds, as messages name them (`Deployment.apps "x"`).
@@ -91,6 +100,7 @@ pub async fn update(state: &ApiState, request: &Request) -> ApiResult<Response> 
     let name = target.name()?;
     let mut object = request.json_body()?;
     check_type(resource, &mut object)?;
+    let warnings = check_body(request, resource, &mut object)?;
     if let Some(body_name) = object_name(&object)
         && body_name != name
     {
@@ -100,16 +110,31 @@ pub async fn update(state: &ApiState, request: &Request) -> ApiResult<Response> 
     }
     let namespace = write_namespace(request, &object)?;
     let precondition = resource_version(&object).map(crate::object::parse_resource_version).transpose()?;
-    let stored = state
-        .objects
-        .update_with(resource, namespace.as_deref(), name, |current| {
-            if precondition.is_some_and(|rv| Some(rv) != revision_of(&current).ok()) {
-                return Err(ApiError::conflict(resource, name));
-            }
-            successor(state, resource, subresource, &current, object.clone())
-        })
-        .await?;
-    finish(state, resource, namespace.as_deref(), stored).await
+    let change = |current: Value| {
+        if precondition.is_some_and(|rv| Some(rv) != revision_of(&current).ok()) {
+            return Err(ApiError::conflict(resource, name));
+        }
+        successor(state, resource, subresource, &current, object.clone())
+    };
+    if dry_run(request)? {
+        return dry_update(state, resource, namespace.as_deref(), name, change, &warnings).await;
+    }
+    let stored = state.objects.update_with(resource, namespace.as_deref(), name, change).await?;
+    finish(state, resource, namespace.as_deref(), stored, &warnings).await
+}
+
+/// A dry-run update: the would-be result, nothing written.
+async fn dry_update(
+    state: &ApiState,
+    resource: &crate::registry::Resource,
+    namespace: Option<&str>,
+    name: &str,
+    mut change: impl FnMut(Value) -> ApiResult<Option<Value>>,
+    warnings: &[String],
+) -> ApiResult<Response> {
+    let current = state.objects.get(resource, namespace, name).await?;
+    let result = change(current.clone())?.unwrap_or(current);
+    Ok(with_warnings(respond(StatusCode::OK, &result), warnings))
 }
 
 /// The version that replaces `current`, after the strategy and admission;
@@ -132,9 +157,10 @@ async fn finish(
     resource: &crate::registry::Resource,
     namespace: Option<&str>,
     stored: Value,
+    warnings: &[String],
 ) -> ApiResult<Response> {
     let stored = state.finish_if_finalized(resource, namespace, stored).await?;
-    Ok(respond(StatusCode::OK, &stored))
+    Ok(with_warnings(respond(StatusCode::OK, &stored), warnings))
 }
 
 /// The patch formats, by Content-Type.
@@ -208,23 +234,29 @@ pub async fn patch(state: &ApiState, request: &Request) -> ApiResult<Response> {
     let patch: Value = serde_json::from_slice(&request.body)
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     let namespace = target.ns().map(str::to_owned);
-    let stored = state
-        .objects
-        .update_with(resource, namespace.as_deref(), name, |current| {
-            let mut next = apply_patch(&kind, resource, &current, &patch)?;
-            check_type(resource, &mut next)?;
-            if object_name(&next) != Some(name) {
-                return Err(ApiError::bad_request(
-                    "metadata.name: Invalid value: the name may not be changed by a patch",
-                ));
-            }
-            if let Some(rv) = resource_version(&next)
-                && Some(rv) != resource_version(&current)
-            {
-                return Err(ApiError::conflict(resource, name));
-            }
-            successor(state, resource, subresource, &current, next)
-        })
-        .await?;
-    finish(state, resource, namespace.as_deref(), stored).await
+    let mut warnings = Vec::new();
+    let change = |current: Value| {
+        let mut next = apply_patch(&kind, resource, &current, &patch)?;
+        check_type(resource, &mut next)?;
+        warnings = check_patched(request, resource, name, &mut next)?;
+        if object_name(&next) != Some(name) {
+            return Err(ApiError::bad_request("metadata.name: Invalid value: the name may not be changed by a patch"));
+        }
+        if let Some(rv) = resource_version(&next)
+            && Some(rv) != resource_version(&current)
+        {
+            return Err(ApiError::conflict(resource, name));
+        }
+        successor(state, resource, subresource, &current, next)
+    };
+    if dry_run(request)? {
+        let current = state.objects.get(resource, namespace.as_deref(), name).await?;
+        let result = {
+            let mut change = change;
+            change(current.clone())?.unwrap_or(current)
+        };
+        return Ok(with_warnings(respond(StatusCode::OK, &result), &warnings));
+    }
+    let stored = state.objects.update_with(resource, namespace.as_deref(), name, change).await?;
+    finish(state, resource, namespace.as_deref(), stored, &warnings).await
 }
