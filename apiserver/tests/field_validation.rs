@@ -78,3 +78,20 @@ async fn server_side_dry_runs_write_nothing() {
     let (status, _, _) = send(&server, "GET", "/apis/apps/v1/namespaces/default/deployments/web", None).await;
     assert_eq!(status, 404, "nothing was stored");
 }
+
+#[tokio::test]
+async fn oversized_and_malformed_bodies_are_refused() {
+    let server = ApiServer::start(Arc::new(MemoryBackend::new())).await.expect("start");
+    let big = json!({ "metadata": { "name": "big" }, "data": { "k": "x".repeat(4 * 1024 * 1024) } });
+    let (status, _, body) = send(&server, "POST", "/api/v1/namespaces/default/configmaps", Some(big)).await;
+    assert_eq!((status, body["reason"].as_str()), (413, Some("RequestEntityTooLarge")), "{body}");
+    let request = http::Request::post("/api/v1/namespaces/default/configmaps")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from("{not json"))
+        .expect("request");
+    let response = server.router().oneshot(request).await.expect("response");
+    assert_eq!(response.status().as_u16(), 400);
+    let wrong_kind = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "x" } });
+    let (status, _, body) = send(&server, "POST", "/api/v1/namespaces/default/configmaps", Some(wrong_kind)).await;
+    assert_eq!(status, 400, "{body}");
+}
