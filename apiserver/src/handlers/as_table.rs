@@ -78,7 +78,7 @@ fn column_definitions(resource: &Resource) -> Vec<Value> {
 }
 
 /// A Table of `objects`; `metadata` is the list metadata (resourceVersion, continue, ...).
-pub fn table(resource: &Resource, objects: &[Value], include: IncludeObject, metadata: Value, headers: bool) -> Value {
+pub fn table(resource: &Resource, objects: &[&Value], include: IncludeObject, metadata: Value, headers: bool) -> Value {
     let now = jiff::Timestamp::now();
     let rows: Vec<Value> = objects.iter().map(|o| row(resource, o, include, now)).collect();
     let mut table = json!({ "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "rows": rows });

@@ -13,7 +13,7 @@ use crate::registry::Resource;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::server::ApiState;
 use crate::status::{ApiError, ApiResult};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 /// GET of one object (or its status subresource: the same object).
 pub async fn get(state: &ApiState, request: &Request) -> ApiResult<Response> {
@@ -21,7 +21,7 @@ pub async fn get(state: &ApiState, request: &Request) -> ApiResult<Response> {
     let object = state.objects.get(&target.resource, target.ns(), target.name()?).await?;
     if let Some(include) = as_table::requested(request)? {
         let metadata = json!({ "resourceVersion": crate::object::resource_version(&object).unwrap_or_default() });
-        return Ok(respond(StatusCode::OK, &as_table::table(&target.resource, &[object], include, metadata, true)));
+        return Ok(respond(StatusCode::OK, &as_table::table(&target.resource, &[&object], include, metadata, true)));
     }
     Ok(respond(StatusCode::OK, &object))
 }
@@ -104,13 +104,12 @@ pub async fn list(state: &ApiState, request: &Request) -> ApiResult<Response> {
     if request.query.get("resourceVersion") == Some("0") && request.query.get("continue").is_none() {
         let cache = state.caches.get(resource).await?;
         let (objects, revision) = cache.list(&prefix);
-        let items: Vec<Value> = objects.iter().filter(|o| filter.matches(o)).map(|o| Value::clone(o)).collect();
+        let items: Vec<&Value> = objects.iter().map(|o| o.as_ref()).filter(|o| filter.matches(o)).collect();
         let metadata = list_metadata(revision, None, &filter);
-        let body = match include {
-            Some(include) => as_table::table(resource, &items, include, metadata, true),
-            None => list_body(resource, items, metadata),
-        };
-        return Ok(respond(StatusCode::OK, &body));
+        return Ok(match include {
+            Some(include) => respond(StatusCode::OK, &as_table::table(resource, &items, include, metadata, true)),
+            None => list_response(resource, &items, metadata),
+        });
     }
     let (mut revision, mut start) = match request.query.get("continue") {
         Some(token) => {
@@ -135,11 +134,11 @@ pub async fn list(state: &ApiState, request: &Request) -> ApiResult<Response> {
     };
     let revision = revision.unwrap_or_default();
     let metadata = list_metadata(revision, next.map(|last| (last, prefix, remaining)), &filter);
-    let body = match include {
-        Some(include) => as_table::table(resource, &items, include, metadata, true),
-        None => list_body(resource, items, metadata),
-    };
-    Ok(respond(StatusCode::OK, &body))
+    let items: Vec<&Value> = items.iter().collect();
+    Ok(match include {
+        Some(include) => respond(StatusCode::OK, &as_table::table(resource, &items, include, metadata, true)),
+        None => list_response(resource, &items, metadata),
+    })
 }
 
 /// The revision a list must be read at, if the request pins one.
@@ -167,18 +166,39 @@ fn list_metadata(revision: Revision, next: Option<(String, String, i64)>, filter
     metadata
 }
 
-fn list_body(resource: &Resource, items: Vec<Value>, metadata: Value) -> Value {
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|mut item| {
-            if let Value::Object(map) = &mut item {
-                map.remove("kind");
-                map.remove("apiVersion");
+/// A list response, serialized straight from the objects (no copies),
+/// leaving out each item's kind and apiVersion as upstream's lists do.
+fn list_response(resource: &Resource, items: &[&Value], metadata: Value) -> Response {
+    struct Item<'a>(&'a Value);
+    impl serde::Serialize for Item<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let Value::Object(fields) = self.0 else { return self.0.serialize(serializer) };
+            let mut map = serializer.serialize_map(None)?;
+            for (key, value) in fields.iter().filter(|(k, _)| *k != "kind" && *k != "apiVersion") {
+                map.serialize_entry(key, value)?;
             }
-            item
-        })
-        .collect();
-    json!({ "kind": resource.list_kind(), "apiVersion": resource.api_version(), "metadata": metadata, "items": items })
+            map.end()
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct List<'a> {
+        kind: String,
+        #[serde(rename = "apiVersion")]
+        api_version: String,
+        metadata: Value,
+        items: Vec<Item<'a>>,
+    }
+    let list = List {
+        kind: resource.list_kind(),
+        api_version: resource.api_version(),
+        metadata,
+        items: items.iter().map(|o| Item(o)).collect(),
+    };
+    match serde_json::to_vec(&list) {
+        Ok(body) => (StatusCode::OK, [(http::header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(error) => ApiError::internal("encoding a list failed", &error).into_response(),
+    }
 }
 
 impl Filter {

@@ -81,13 +81,7 @@ impl Watch {
             Some(include) => {
                 let metadata =
                     json!({ "resourceVersion": crate::object::resource_version(object).unwrap_or_default() });
-                let table = as_table::table(
-                    &self.resource,
-                    std::slice::from_ref(object),
-                    include,
-                    metadata,
-                    !self.headers_sent,
-                );
+                let table = as_table::table(&self.resource, &[object], include, metadata, !self.headers_sent);
                 self.headers_sent = true;
                 event_line(kind, &table)
             }
