@@ -12,6 +12,7 @@ pub mod openapi;
 mod openapi_routes;
 mod patch;
 pub mod pki;
+pub mod protobuf;
 pub mod registry;
 pub mod selectors;
 pub mod serve;

@@ -65,6 +65,10 @@ impl Request {
         let content_type =
             self.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
         let media = content_type.split(';').next().unwrap_or_default().trim();
+        if media == crate::protobuf::CONTENT_TYPE {
+            return crate::protobuf::decode(&self.body)
+                .map_err(|e| ApiError::new(e.status_code(), "BadRequest", e.to_string()));
+        }
         if !matches!(media, "application/json" | "" | "*/*") {
             return Err(ApiError::unsupported_media_type(media));
         }
