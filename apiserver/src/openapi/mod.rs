@@ -187,7 +187,7 @@ pub fn unknown_fields(group: &str, version: &str, kind: &str, object: &Value) ->
 /// One strict-decoding violation as upstream words it: `unknown field "spec.foo"`. Under
 /// `fieldValidation=Warn` each of these is one `Warning: 299 - "<text>"` header.
 pub fn unknown_field_message(path: &str) -> String {
-    format!("unknown field {}", unknown::go_quote(path))
+    format!("unknown field {}", crate::validation::gofmt::quote(path))
 }
 
 /// The strict decoding error upstream reports for these unknown fields under `fieldValidation=Strict`:
@@ -202,7 +202,7 @@ pub fn strict_error_message(unknown: &[String]) -> String {
 pub fn decode_error_message(kind: &str, version: &str, unknown: &[String]) -> String {
     format!(
         "{kind} in version {} cannot be handled as a {kind}: {}",
-        unknown::go_quote(version),
+        crate::validation::gofmt::quote(version),
         strict_error_message(unknown)
     )
 }

@@ -24,7 +24,7 @@ mod container;
 mod core_api;
 mod cron;
 mod field;
-mod gofmt;
+pub(crate) mod gofmt;
 mod meta;
 mod names;
 mod pod;
