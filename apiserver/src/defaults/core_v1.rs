@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::json::{
     Obj, default_ptr, default_str, each_obj, ensure_obj, get_str, has_entries, is_empty_map, is_nil, obj_mut,
-    str_is_empty,
+    str_is_empty, template_labels,
 };
 use super::pod::{
     default_pod_only, default_pod_spec, default_pod_template, default_pvc_spec, default_volume_source_common,
@@ -49,12 +49,7 @@ fn default_pod(pod: &mut Obj) {
 fn default_replication_controller(rc: &mut Obj) {
     let Some(spec) = ensure_obj(rc, "spec") else { return };
     default_ptr(spec, "replicas", json!(1));
-    let template_labels = spec
-        .get("template")
-        .and_then(|t| t.get("metadata"))
-        .and_then(|m| m.get("labels"))
-        .filter(|labels| labels.as_object().is_some_and(|l| !l.is_empty()))
-        .cloned();
+    let template_labels = template_labels(spec);
     if let Some(template) = obj_mut(spec, "template") {
         default_pod_template(template);
     }

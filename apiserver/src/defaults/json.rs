@@ -94,3 +94,12 @@ pub(crate) fn is_empty_map(map: &Obj, key: &str) -> bool {
         Some(_) => false,
     }
 }
+
+/// The non-empty labels of a spec's pod template, copied.
+pub(crate) fn template_labels(spec: &Obj) -> Option<Value> {
+    spec.get("template")
+        .and_then(|t| t.get("metadata"))
+        .and_then(|m| m.get("labels"))
+        .filter(|labels| labels.as_object().is_some_and(|l| !l.is_empty()))
+        .cloned()
+}

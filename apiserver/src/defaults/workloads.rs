@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::core_v1::default_persistent_volume_claim;
 use super::json::{
     Obj, default_ptr, default_str, each_obj, ensure_obj, get_str, is_empty_map, is_nil, obj_mut, str_is_empty,
+    template_labels,
 };
 use super::pod::{default_embedded_meta, default_pod_template};
 
@@ -107,12 +108,7 @@ fn default_job(job: &mut Obj) {
     default_ptr(spec, "podReplacementPolicy", Value::from(replacement));
     default_ptr(spec, "manualSelector", Value::Bool(false));
     default_job_spec_nested(spec);
-    let template_labels = spec
-        .get("template")
-        .and_then(|t| t.get("metadata"))
-        .and_then(|m| m.get("labels"))
-        .filter(|labels| labels.as_object().is_some_and(|l| !l.is_empty()))
-        .cloned();
+    let template_labels = template_labels(spec);
     if let Some(labels) = template_labels
         && let Some(metadata) = ensure_obj(job, "metadata")
         && is_empty_map(metadata, "labels")

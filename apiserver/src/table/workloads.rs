@@ -43,20 +43,15 @@ pub(super) fn deployment(o: &Value, now: Timestamp) -> Vec<Value> {
 }
 
 pub(super) fn replica_set(o: &Value, now: Timestamp) -> Vec<Value> {
-    let (names, images) = containers(o, &["spec", "template", "spec"]);
-    vec![
-        name(o).into(),
-        desired_replicas(o).into(),
-        int(o, &["status", "replicas"]).into(),
-        int(o, &["status", "readyReplicas"]).into(),
-        age(o, now),
-        names.into(),
-        images.into(),
-        format_label_selector(get(o, &["spec", "selector"])).into(),
-    ]
+    replica_row(o, now, format_label_selector(get(o, &["spec", "selector"])))
 }
 
 pub(super) fn replication_controller(o: &Value, now: Timestamp) -> Vec<Value> {
+    replica_row(o, now, format_labels(object(o, &["spec", "selector"])))
+}
+
+/// The row of a ReplicaSet or ReplicationController; only how the selector prints differs.
+fn replica_row(o: &Value, now: Timestamp, selector: String) -> Vec<Value> {
     let (names, images) = containers(o, &["spec", "template", "spec"]);
     vec![
         name(o).into(),
@@ -66,7 +61,7 @@ pub(super) fn replication_controller(o: &Value, now: Timestamp) -> Vec<Value> {
         age(o, now),
         names.into(),
         images.into(),
-        format_labels(object(o, &["spec", "selector"])).into(),
+        selector.into(),
     ]
 }
 
