@@ -95,3 +95,24 @@ async fn oversized_and_malformed_bodies_are_refused() {
     let (status, _, body) = send(&server, "POST", "/api/v1/namespaces/default/configmaps", Some(wrong_kind)).await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test]
+async fn yaml_bodies_are_read_and_bad_yaml_is_a_400() {
+    let server = ApiServer::start(Arc::new(MemoryBackend::new())).await.expect("start");
+    let post = |body: &'static str| {
+        http::Request::post("/api/v1/namespaces/default/configmaps")
+            .header("content-type", "application/yaml")
+            .body(axum::body::Body::from(body))
+            .expect("request")
+    };
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  a: \"1\"\n";
+    let response = server.router().oneshot(post(yaml)).await.expect("response");
+    assert_eq!(response.status().as_u16(), 201);
+    let (status, _, body) = send(&server, "GET", "/api/v1/namespaces/default/configmaps/from-yaml", None).await;
+    assert_eq!((status, &body["data"]["a"]), (200, &json!("1")), "{body}");
+    let response = server.router().oneshot(post("metadata: [unclosed\n")).await.expect("response");
+    assert_eq!(response.status().as_u16(), 400);
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let status: Value = serde_json::from_slice(&bytes).expect("a Status");
+    assert_eq!(status["reason"], "BadRequest", "{status}");
+}

@@ -69,6 +69,10 @@ impl Request {
             return crate::protobuf::decode(&self.body)
                 .map_err(|e| ApiError::new(e.status_code(), "BadRequest", e.to_string()));
         }
+        if media == "application/yaml" {
+            return serde_yaml::from_slice(&self.body)
+                .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}")));
+        }
         if !matches!(media, "application/json" | "" | "*/*") {
             return Err(ApiError::unsupported_media_type(media));
         }
