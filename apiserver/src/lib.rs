@@ -3,6 +3,7 @@
 //! from kube-apiserver.
 
 pub mod authn;
+mod convert;
 mod defaults;
 pub mod discovery;
 mod handlers;

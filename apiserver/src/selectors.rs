@@ -215,7 +215,22 @@ fn supported_fields(resource: &Resource) -> &'static [&'static str] {
             "status.podIPs",
             "status.nominatedNodeName",
         ],
-        ("", "events") | ("events.k8s.io", "events") => &[
+        ("events.k8s.io", "events") => &[
+            "metadata.name",
+            "metadata.namespace",
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "regarding.uid",
+            "regarding.apiVersion",
+            "regarding.resourceVersion",
+            "regarding.fieldPath",
+            "reason",
+            "reportingController",
+            "source",
+            "type",
+        ],
+        ("", "events") => &[
             "metadata.name",
             "metadata.namespace",
             "involvedObject.kind",
@@ -247,7 +262,13 @@ fn supported_fields(resource: &Resource) -> &'static [&'static str] {
 /// and numbers as text, missing as "".
 fn field_value(object: &Value, field: &str) -> String {
     if field == "source" {
-        return object.pointer("/source/component").and_then(Value::as_str).unwrap_or_default().to_owned();
+        // The source component, or else the reporting controller (core/v1 and events.k8s.io/v1 names).
+        let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty());
+        return ["/source/component", "/deprecatedSource/component", "/reportingComponent", "/reportingController"]
+            .into_iter()
+            .find_map(text)
+            .unwrap_or_default()
+            .to_owned();
     }
     if field == "status.podIPs" {
         return object.pointer("/status/podIP").and_then(Value::as_str).unwrap_or_default().to_owned();

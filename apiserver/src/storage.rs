@@ -56,7 +56,7 @@ impl Objects {
     pub async fn get(&self, resource: &Resource, namespace: Option<&str>, name: &str) -> ApiResult<Value> {
         let kv = self.timed("get", resource, self.backend.get(&resource.key(namespace, name), None)).await?;
         match kv {
-            Some(kv) => decode(&kv),
+            Some(kv) => decode(resource, &kv),
             None => Err(ApiError::not_found(resource, name)),
         }
     }
@@ -70,7 +70,7 @@ impl Objects {
         object: Value,
     ) -> ApiResult<Value> {
         let key = resource.key(namespace, name);
-        match self.timed("create", resource, self.backend.create(&key, encode(&object)?, None)).await? {
+        match self.timed("create", resource, self.backend.create(&key, encode(resource, &object)?, None)).await? {
             Outcome::Applied(revision) => with_resource_version(object, revision),
             Outcome::Conflict { .. } => Err(ApiError::already_exists(resource, name)),
         }
@@ -87,9 +87,12 @@ impl Objects {
         expected: Revision,
     ) -> ApiResult<Result<Value, Option<Value>>> {
         let key = resource.key(namespace, name);
-        match self.timed("update", resource, self.backend.update(&key, encode(&object)?, expected, None)).await? {
+        match self
+            .timed("update", resource, self.backend.update(&key, encode(resource, &object)?, expected, None))
+            .await?
+        {
             Outcome::Applied(revision) => Ok(Ok(with_resource_version(object, revision)?)),
-            Outcome::Conflict { current } => Ok(Err(current.as_ref().map(decode).transpose()?)),
+            Outcome::Conflict { current } => Ok(Err(current.as_ref().map(|kv| decode(resource, kv)).transpose()?)),
         }
     }
 
@@ -129,7 +132,7 @@ impl Objects {
         expected: Option<Revision>,
     ) -> ApiResult<Value> {
         match self.timed("delete", resource, self.backend.delete(&resource.key(namespace, name), expected)).await? {
-            Outcome::Applied((_, removed)) => decode(&removed),
+            Outcome::Applied((_, removed)) => decode(resource, &removed),
             Outcome::Conflict { current: Some(_) } => Err(ApiError::conflict(resource, name)),
             Outcome::Conflict { current: None } => Err(ApiError::not_found(resource, name)),
         }
@@ -146,27 +149,27 @@ impl Objects {
     ) -> ApiResult<Page> {
         let request = RangeRequest { prefix: resource.prefix(namespace), start, limit, revision };
         let response = self.timed("list", resource, self.backend.range(request)).await?;
-        let items = response.kvs.iter().map(decode).collect::<ApiResult<Vec<_>>>()?;
+        let items = response.kvs.iter().map(|kv| decode(resource, kv)).collect::<ApiResult<Vec<_>>>()?;
         let next_key = response.more.then(|| response.kvs.last().map(|kv| kv.key.clone())).flatten();
         let remaining = response.count - response.kvs.len() as i64;
         Ok(Page { items, revision: response.revision, next_key, remaining })
     }
 }
 
-/// The stored JSON of an object: without its resourceVersion.
-fn encode(object: &Value) -> ApiResult<Bytes> {
-    let mut stored = object.clone();
+/// The stored JSON of an object: in its storage version, without its resourceVersion.
+fn encode(resource: &Resource, object: &Value) -> ApiResult<Bytes> {
+    let mut stored = crate::convert::to_storage(resource, object.clone());
     if let Some(meta) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
     }
     serde_json::to_vec(&stored).map(Bytes::from).map_err(|e| ApiError::internal("encoding an object failed", &e))
 }
 
-/// An object read from the store, with its resourceVersion.
-pub fn decode(kv: &KeyValue) -> ApiResult<Value> {
+/// An object read from the store, as the resource serves it, with its resourceVersion.
+pub fn decode(resource: &Resource, kv: &KeyValue) -> ApiResult<Value> {
     let object: Value = serde_json::from_slice(&kv.value)
         .map_err(|e| ApiError::internal(&format!("decoding {} failed", kv.key), &e))?;
-    with_resource_version(object, kv.mod_revision)
+    with_resource_version(crate::convert::from_storage(resource, object), kv.mod_revision)
 }
 
 fn with_resource_version(mut object: Value, revision: Revision) -> ApiResult<Value> {

@@ -44,6 +44,8 @@ struct State {
 /// The cache of one resource.
 #[derive(Debug)]
 pub struct Cache {
+    /// The resource whose objects (in its served version) the cache holds.
+    resource: Resource,
     prefix: String,
     state: RwLock<State>,
     revision: watch::Sender<Revision>,
@@ -106,11 +108,11 @@ impl Cache {
 
     fn apply(&self, event: &skiff_store::Event) -> ApiResult<()> {
         let old = match &event.prev {
-            Some(prev) => Some(Arc::new(decode(prev)?)),
+            Some(prev) => Some(Arc::new(decode(&self.resource, prev)?)),
             None => None,
         };
         let object = match event.kind {
-            EventKind::Put => Arc::new(decode(&event.kv)?),
+            EventKind::Put => Arc::new(decode(&self.resource, &event.kv)?),
             EventKind::Delete => {
                 let mut last = old.as_deref().cloned().unwrap_or(Value::Null);
                 if let Some(meta) = last.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -144,7 +146,8 @@ impl Cache {
 #[derive(Debug)]
 pub struct WatchCaches {
     backend: Arc<dyn Backend>,
-    caches: Mutex<HashMap<&'static str, Arc<Cache>>>,
+    /// By group and plural: a stored kind served in two versions has a cache per version.
+    caches: Mutex<HashMap<(&'static str, &'static str), Arc<Cache>>>,
 }
 
 impl WatchCaches {
@@ -156,15 +159,16 @@ impl WatchCaches {
     pub async fn get(&self, resource: &Resource) -> ApiResult<Arc<Cache>> {
         let (cache, fresh) = {
             let mut caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
-            match caches.get(resource.storage_prefix) {
+            match caches.get(&(resource.group, resource.plural)) {
                 Some(cache) => (Arc::clone(cache), false),
                 None => {
                     let cache = Arc::new(Cache {
+                        resource: resource.clone(),
                         prefix: resource.prefix(None),
                         state: RwLock::new(State::default()),
                         revision: watch::channel(0).0,
                     });
-                    caches.insert(resource.storage_prefix, Arc::clone(&cache));
+                    caches.insert((resource.group, resource.plural), Arc::clone(&cache));
                     (cache, true)
                 }
             }
@@ -198,7 +202,11 @@ async fn keep_filled(backend: std::sync::Weak<dyn Backend>, cache: std::sync::We
                 continue;
             }
         };
-        let objects = page.kvs.iter().filter_map(|kv| decode(kv).ok().map(|o| (kv.key.clone(), Arc::new(o)))).collect();
+        let objects = page
+            .kvs
+            .iter()
+            .filter_map(|kv| decode(&cache.resource, kv).ok().map(|o| (kv.key.clone(), Arc::new(o))))
+            .collect();
         cache.reset(objects, page.revision.max(1));
         let mut events = match backend.watch(&cache.prefix, page.revision).await {
             Ok(events) => events,

@@ -151,9 +151,9 @@ impl Watch {
                         Err(error) => return self.send_error(ApiError::from(error)).await,
                     };
                     last = event.revision();
-                    let old = event.prev.as_ref().and_then(|kv| decode(kv).ok());
+                    let old = event.prev.as_ref().and_then(|kv| decode(&self.resource, kv).ok());
                     let object = match event.kind {
-                        EventKind::Put => decode(&event.kv).ok()?,
+                        EventKind::Put => decode(&self.resource, &event.kv).ok()?,
                         EventKind::Delete => {
                             let mut object = old.clone()?;
                             if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {

@@ -55,8 +55,8 @@ const ROWS: &[Row] = &[
     Row { group: "coordination.k8s.io", version: "v1", kind: "Lease", plural: "leases", namespaced: true, short_names: NONE, categories: NONE, verbs: ALL_VERBS, subresources: NONE, storage: "/registry/leases" },
     // discovery.k8s.io/v1
     Row { group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice", plural: "endpointslices", namespaced: true, short_names: NONE, categories: NONE, verbs: ALL_VERBS, subresources: NONE, storage: "/registry/endpointslices" },
-    // events.k8s.io/v1 (kube-apiserver keeps these with core events; converted views come later)
-    Row { group: "events.k8s.io", version: "v1", kind: "Event", plural: "events", namespaced: true, short_names: &["ev"], categories: NONE, verbs: ALL_VERBS, subresources: NONE, storage: "/registry/events.k8s.io/events" },
+    // events.k8s.io/v1: the core events, converted (see convert.rs), as kube-apiserver stores them
+    Row { group: "events.k8s.io", version: "v1", kind: "Event", plural: "events", namespaced: true, short_names: &["ev"], categories: NONE, verbs: ALL_VERBS, subresources: NONE, storage: "/registry/events" },
     // networking.k8s.io/v1
     Row { group: "networking.k8s.io", version: "v1", kind: "IngressClass", plural: "ingressclasses", namespaced: false, short_names: NONE, categories: NONE, verbs: ALL_VERBS, subresources: NONE, storage: "/registry/ingressclasses" },
     Row { group: "networking.k8s.io", version: "v1", kind: "Ingress", plural: "ingresses", namespaced: true, short_names: &["ing"], categories: NONE, verbs: ALL_VERBS, subresources: &["status"], storage: "/registry/ingress" },

@@ -23,6 +23,7 @@ mod batch;
 mod container;
 mod core_api;
 mod cron;
+mod events;
 mod field;
 pub(crate) mod gofmt;
 mod meta;
@@ -138,6 +139,8 @@ fn validate_kind(errs: &mut Errs, group: &str, kind: &str, object: &Value, old: 
         ("rbac.authorization.k8s.io", "ClusterRole") => rbac::role(errs, object, false),
         ("rbac.authorization.k8s.io", "RoleBinding") => rbac::binding(errs, object, true),
         ("rbac.authorization.k8s.io", "ClusterRoleBinding") => rbac::binding(errs, object, false),
+        ("", "Event") => events::event(errs, object, false, old),
+        ("events.k8s.io", "Event") => events::event(errs, object, true, old),
         _ => {}
     }
 }
