@@ -45,6 +45,14 @@ pub struct ServerArgs {
     #[arg(long)]
     pub token_file: Option<PathBuf>,
 
+    /// The IPv4 range service cluster IPs come from; its first address is the `kubernetes` service's.
+    #[arg(long, default_value = "10.43.0.0/16")]
+    pub service_cidr: skiff_apiserver::services::ranges::Ipv4Cidr,
+
+    /// The ports NodePort services may use.
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: skiff_apiserver::services::ranges::PortRange,
+
     /// Do not run the local node agent (kubelet).
     #[arg(long)]
     pub disable_agent: bool,

@@ -2,7 +2,7 @@
 //! HTTPS with the cluster's certificates, writing an admin kubeconfig. The
 //! scheduler, controllers and agent come in later; their flags are accepted.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use skiff_apiserver::authn::{Authenticator, TokenFile};
 use skiff_apiserver::pki::Pki;
+use skiff_apiserver::services::ServiceNetwork;
 use skiff_apiserver::{ApiServer, serve};
 use skiff_store::Datastore;
 use tokio::net::TcpListener;
@@ -32,7 +33,7 @@ fn data_dir(args: &ServerArgs) -> Result<PathBuf> {
 }
 
 /// The names and addresses the serving certificate is valid for.
-fn certificate_hosts() -> Vec<String> {
+fn certificate_hosts(kubernetes_service_ip: &str) -> Vec<String> {
     let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(str::to_owned).into();
     if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
         hosts.push(name.trim().to_owned());
@@ -46,7 +47,7 @@ fn certificate_hosts() -> Vec<String> {
         "kubernetes.default",
         "kubernetes.default.svc",
         "kubernetes.default.svc.cluster.local",
-        "10.43.0.1",
+        kubernetes_service_ip,
     ] {
         hosts.push(name.to_owned());
     }
@@ -59,6 +60,18 @@ fn certificate_hosts() -> Vec<String> {
         }
     }
     unique
+}
+
+/// The address the `kubernetes` service's endpoints name: the bind address,
+/// or for a wildcard bind the first non-loopback IPv4 address (else loopback).
+fn advertise_address(bind: IpAddr) -> IpAddr {
+    if !bind.is_unspecified() {
+        return bind;
+    }
+    if_addrs::get_if_addrs()
+        .ok()
+        .and_then(|interfaces| interfaces.iter().map(|i| i.ip()).find(|ip| ip.is_ipv4() && !ip.is_loopback()))
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
 }
 
 fn write_private(path: &Path, contents: &str) -> Result<()> {
@@ -83,15 +96,20 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         },
     });
     let store = skiff_store::open(&datastore).await?;
-    let api = ApiServer::start(Arc::clone(&store))
+    let network = ServiceNetwork { cidr: args.service_cidr, node_ports: args.service_node_port_range };
+    let api = ApiServer::start_with(Arc::clone(&store), network)
         .await
         .map_err(|e| anyhow::anyhow!("starting the API server: {}", e.message))?;
-    let pki = Pki::load_or_create(&data_dir.join("server").join("tls"), &certificate_hosts())?;
+    let hosts = certificate_hosts(&network.cidr.nth(0).to_string());
+    let pki = Pki::load_or_create(&data_dir.join("server").join("tls"), &hosts)?;
     let tls = serve::tls_config(&pki)?;
 
     let address = SocketAddr::new(args.bind_address, args.https_listen_port);
     let listener = TcpListener::bind(address).await.with_context(|| format!("listening on {address}"))?;
     let port = listener.local_addr().context("reading the listening address")?.port();
+    api.publish(advertise_address(args.bind_address), port)
+        .await
+        .map_err(|e| anyhow::anyhow!("publishing the kubernetes service's endpoints: {}", e.message))?;
     let url = format!("https://127.0.0.1:{port}");
     let kubeconfig = args.write_kubeconfig.clone().unwrap_or_else(|| data_dir.join("kubeconfig.yaml"));
     write_private(&kubeconfig, &pki.admin_kubeconfig(&url))?;

@@ -18,6 +18,7 @@ pub mod registry;
 pub mod selectors;
 pub mod serve;
 pub mod server;
+pub mod services;
 pub mod status;
 pub mod storage;
 mod strategy;

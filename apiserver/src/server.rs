@@ -15,6 +15,7 @@ use crate::handlers::{self, json as respond};
 use crate::metrics::Metrics;
 use crate::object::{has_finalizers, is_terminating};
 use crate::registry::{Registry, Resource};
+use crate::services::{Allocator, ServiceNetwork};
 use crate::status::{ApiError, ApiResult};
 use crate::storage::{Objects, revision_of};
 use crate::strategy::prepare_for_create;
@@ -33,6 +34,8 @@ pub struct ApiState {
     pub closing: tokio::sync::watch::Sender<bool>,
     pub caches: WatchCaches,
     pub metrics: Arc<Metrics>,
+    /// Services' cluster IPs and node ports.
+    pub services: Allocator,
 }
 
 impl ApiState {
@@ -83,6 +86,109 @@ impl ApiState {
         Err(ApiError::invalid(resource, &name, message, causes))
     }
 
+    /// Applies `change` to the current object and stores the result,
+    /// re-reading and re-applying after a lost race (kube-apiserver's
+    /// GuaranteedUpdate); `change` returns `None` to leave the object as is.
+    /// Service allocations the new version needs are taken first, those it
+    /// no longer needs given back after.
+    pub async fn update_object<F>(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        mut change: F,
+    ) -> ApiResult<Value>
+    where
+        F: FnMut(Value) -> ApiResult<Option<Value>>,
+    {
+        for _ in 0..crate::storage::MAX_RETRIES {
+            let current = self.objects.get(resource, namespace, name).await?;
+            let revision = revision_of(&current)?;
+            let Some(mut next) = change(current.clone())? else { return Ok(current) };
+            let (taken, freed) = self.services.on_update(resource, &current, &mut next).await?;
+            match self.objects.replace(resource, namespace, name, next, revision).await {
+                Ok(Ok(stored)) => {
+                    self.services.release(&stored, freed).await;
+                    return Ok(stored);
+                }
+                Ok(Err(now)) => {
+                    self.services.give_back(taken).await;
+                    if now.is_none() {
+                        return Err(ApiError::not_found(resource, name));
+                    }
+                }
+                Err(error) => {
+                    self.services.give_back(taken).await;
+                    return Err(error);
+                }
+            }
+        }
+        Err(ApiError::conflict(resource, name))
+    }
+
+    /// Removes an object if it is still at `expected`, giving back what it held.
+    pub async fn remove_object(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        expected: Option<i64>,
+    ) -> ApiResult<Value> {
+        let removed = self.objects.remove(resource, namespace, name, expected).await?;
+        self.services.on_removed(resource, &removed).await;
+        Ok(removed)
+    }
+
+    /// Creates an object the server itself keeps (the initial namespaces,
+    /// the `kubernetes` service and its endpoints) unless it exists; returns
+    /// the stored object.
+    async fn ensure_object(&self, resource: &Resource, mut object: Value) -> ApiResult<Value> {
+        let name = crate::object::name(&object).unwrap_or_default().to_owned();
+        let namespace = crate::object::namespace(&object).map(str::to_owned);
+        if let Ok(existing) = self.objects.get(resource, namespace.as_deref(), &name).await {
+            return Ok(existing);
+        }
+        prepare_for_create(resource, &mut object, namespace.as_deref(), &name)?;
+        let taken = self.services.on_create(resource, &mut object).await?;
+        match self.objects.create(resource, namespace.as_deref(), &name, object).await {
+            Ok(stored) => {
+                tracing::info!(resource = resource.plural, name, "created");
+                Ok(stored)
+            }
+            Err(error) => {
+                self.services.give_back(taken).await;
+                match error.code {
+                    409 => self.objects.get(resource, namespace.as_deref(), &name).await,
+                    _ => Err(error),
+                }
+            }
+        }
+    }
+
+    /// Makes a server-kept object's fields (other than metadata) what `wanted` says.
+    async fn put_object(&self, resource: &Resource, wanted: Value) -> ApiResult<()> {
+        let current = self.ensure_object(resource, wanted.clone()).await?;
+        let name = crate::object::name(&current).unwrap_or_default().to_owned();
+        let namespace = crate::object::namespace(&current).map(str::to_owned);
+        self.update_object(resource, namespace.as_deref(), &name, |current| {
+            let mut next = current.clone();
+            for (key, value) in wanted.as_object().into_iter().flatten().filter(|(k, _)| k.as_str() != "metadata") {
+                if let Some(map) = next.as_object_mut() {
+                    map.insert(key.clone(), value.clone());
+                }
+            }
+            crate::strategy::prepare_for_update(resource, None, &current, &mut next)?;
+            Ok((!crate::strategy::unchanged(&current, &next)).then_some(next))
+        })
+        .await
+        .map(drop)
+    }
+
+    /// A v1 resource of the registry.
+    fn resource(&self, group: &str, plural: &str) -> ApiResult<&Resource> {
+        self.registry.get(group, "v1", plural).ok_or_else(ApiError::no_such_path)
+    }
+
     /// After an update: an object being deleted whose last finalizer is gone
     /// is removed now, as kube-apiserver does.
     pub async fn finish_if_finalized(
@@ -97,7 +203,7 @@ impl ApiState {
             return Ok(stored);
         }
         let Some(name) = crate::object::name(&stored) else { return Ok(stored) };
-        match self.objects.remove(resource, namespace, name, Some(revision_of(&stored)?)).await {
+        match self.remove_object(resource, namespace, name, Some(revision_of(&stored)?)).await {
             Ok(_) => Ok(stored),
             Err(e) if e.code == 404 || e.code == 409 => Ok(stored),
             Err(e) => Err(e),
@@ -112,30 +218,44 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    /// An API server over `backend`, with the initial namespaces created.
+    /// An API server over `backend` with the default service network.
     pub async fn start(backend: Arc<dyn Backend>) -> ApiResult<Self> {
+        Self::start_with(backend, ServiceNetwork::default()).await
+    }
+
+    /// An API server over `backend`: the initial namespaces and the
+    /// `kubernetes` service are created, service allocations checked.
+    pub async fn start_with(backend: Arc<dyn Backend>, network: ServiceNetwork) -> ApiResult<Self> {
         let closing = tokio::sync::watch::channel(false).0;
         let caches = WatchCaches::new(Arc::clone(&backend));
         let metrics = Metrics::new();
+        let services = Allocator::new(network, Arc::clone(&backend));
         let objects = Objects::new(backend, Arc::clone(&metrics));
-        let state = Arc::new(ApiState { registry: Registry::builtin(), objects, closing, caches, metrics });
+        let state = Arc::new(ApiState { registry: Registry::builtin(), objects, closing, caches, metrics, services });
         let server = Self { state };
-        server.create_initial_namespaces().await?;
+        let namespaces = server.state.namespaces()?;
+        for name in INITIAL_NAMESPACES {
+            let object = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name } });
+            server.state.ensure_object(namespaces, object).await?;
+        }
+        let services = server.state.resource("", "services")?;
+        let existing = server.state.objects.list(services, None, None, None, None).await?;
+        server.state.services.repair(&existing.items).await?;
+        let kubernetes = crate::services::kubernetes::service(&network, crate::services::ADVERTISED_PORT);
+        server.state.ensure_object(services, kubernetes).await?;
         Ok(server)
     }
 
-    async fn create_initial_namespaces(&self) -> ApiResult<()> {
-        let namespaces = self.state.namespaces()?;
-        for name in INITIAL_NAMESPACES {
-            let mut object = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name } });
-            prepare_for_create(namespaces, &mut object, None, name)?;
-            match self.state.objects.create(namespaces, None, name, object).await {
-                Ok(_) => tracing::info!(namespace = name, "created"),
-                Err(e) if e.code == 409 => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+    /// Points the `kubernetes` service, its Endpoints and its EndpointSlice
+    /// at the address and port the API is served on.
+    pub async fn publish(&self, address: std::net::IpAddr, port: u16) -> ApiResult<()> {
+        use crate::services::kubernetes;
+        let state = &self.state;
+        let network = *state.services.network();
+        state.put_object(state.resource("", "services")?, kubernetes::service(&network, port)).await?;
+        state.put_object(state.resource("", "endpoints")?, kubernetes::endpoints(address, port)).await?;
+        let slices = state.resource("discovery.k8s.io", "endpointslices")?;
+        state.put_object(slices, kubernetes::endpoint_slice(address, port)).await
     }
 
     /// Ends every watch, so that a graceful shutdown does not wait for them.

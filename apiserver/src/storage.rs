@@ -14,7 +14,7 @@ use crate::registry::Resource;
 use crate::status::{ApiError, ApiResult};
 
 /// How many times a read-modify-write retries after losing a race.
-const MAX_RETRIES: usize = 16;
+pub const MAX_RETRIES: usize = 16;
 
 /// Objects of every kind, over one store backend.
 #[derive(Debug, Clone)]
@@ -94,32 +94,6 @@ impl Objects {
             Outcome::Applied(revision) => Ok(Ok(with_resource_version(object, revision)?)),
             Outcome::Conflict { current } => Ok(Err(current.as_ref().map(|kv| decode(resource, kv)).transpose()?)),
         }
-    }
-
-    /// Applies `change` to the current object and stores the result,
-    /// re-reading and re-applying after a lost race (kube-apiserver's
-    /// GuaranteedUpdate). `change` returns `None` to leave the object as is.
-    pub async fn update_with<F>(
-        &self,
-        resource: &Resource,
-        namespace: Option<&str>,
-        name: &str,
-        mut change: F,
-    ) -> ApiResult<Value>
-    where
-        F: FnMut(Value) -> ApiResult<Option<Value>>,
-    {
-        let mut current = self.get(resource, namespace, name).await?;
-        for _ in 0..MAX_RETRIES {
-            let revision = revision_of(&current)?;
-            let Some(updated) = change(current.clone())? else { return Ok(current) };
-            match self.replace(resource, namespace, name, updated, revision).await? {
-                Ok(stored) => return Ok(stored),
-                Err(Some(now)) => current = now,
-                Err(None) => return Err(ApiError::not_found(resource, name)),
-            }
-        }
-        Err(ApiError::conflict(resource, name))
     }
 
     /// Removes the object if it is still at `expected` (any version if

@@ -99,6 +99,9 @@ pub fn prepare_for_update(
             None => map.remove("status"),
         };
     }
+    if (resource.group, resource.plural) == ("", "services") {
+        crate::services::carry_over(current, next);
+    }
     crate::defaults::apply_defaults(resource.group, resource.version, resource.kind, next);
     drop_empty_fields(next);
     if tracks_generation(resource) && spec_of(current) != spec_of(next) {

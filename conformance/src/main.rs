@@ -9,6 +9,7 @@ use clap::Parser;
 use skiff_conformance::report::{KnownFailures, Report};
 use skiff_conformance::scenarios::{ALL, Ctx};
 use skiff_conformance::{Cluster, Kubectl, installed_versions};
+use skiff_store::testing::EtcdServer;
 
 #[derive(Debug, Parser)]
 #[command(name = "skiff-conformance", about = "kubectl-driven conformance scenarios against skiff")]
@@ -22,10 +23,13 @@ struct Args {
     /// Only scenarios whose name contains this.
     #[arg(long)]
     only: Option<String>,
+    /// The datastores to run on, each with a server of its own: `sqlite`, `etcd` (a local etcd on loopback).
+    #[arg(long, default_value = "sqlite,etcd", value_delimiter = ',')]
+    datastores: Vec<String>,
 }
 
-fn run(args: Args) -> Result<Report> {
-    let skiff = match args.skiff {
+fn run(args: &Args) -> Result<Vec<(String, Report)>> {
+    let skiff = match args.skiff.clone() {
         Some(path) => path,
         None => std::env::current_exe().context("locating this binary")?.with_file_name("skiff"),
     };
@@ -39,14 +43,36 @@ fn run(args: Args) -> Result<Report> {
     if versions.is_empty() {
         bail!("no kubectl versions found in {}", skiff_conformance::kubectl::KUBECTL_DIR);
     }
-    let cluster = Cluster::start(&skiff, &[])?;
-    eprintln!("skiff server ready at {} after {:?}", cluster.url, cluster.started_in);
+    let mut reports = Vec::new();
+    for datastore in &args.datastores {
+        // etcd outlives the server that uses it.
+        let etcd = match datastore.as_str() {
+            "sqlite" => None,
+            "etcd" => Some(EtcdServer::start().context("starting etcd (is etcd-server installed?)")?),
+            other => bail!("unknown datastore {other:?} (expected sqlite or etcd)"),
+        };
+        let endpoint = etcd.as_ref().map(EtcdServer::endpoint);
+        let extra: Vec<&str> = match &endpoint {
+            Some(endpoint) => vec!["--datastore-endpoint", endpoint],
+            None => Vec::new(),
+        };
+        let cluster = Cluster::start(&skiff, &extra)?;
+        eprintln!("skiff server on {datastore} ready at {} after {:?}", cluster.url, cluster.started_in);
+        reports.push((datastore.clone(), run_on(&cluster, args, &versions)?));
+        drop(cluster);
+        drop(etcd);
+    }
+    Ok(reports)
+}
+
+/// Every scenario with every kubectl version against one server.
+fn run_on(cluster: &Cluster, args: &Args, versions: &[String]) -> Result<Report> {
     let scenarios: Vec<_> = ALL.iter().filter(|s| args.only.as_deref().is_none_or(|o| s.name.contains(o))).collect();
     let known = KnownFailures::parse(include_str!("../known-failures.txt"));
     let rows = scenarios.iter().map(|s| (s.name, Vec::new())).collect();
-    let mut report = Report { versions: versions.clone(), rows, known };
+    let mut report = Report { versions: versions.to_vec(), rows, known };
     let admin = Kubectl::new(&versions[versions.len() - 1], &cluster.kubeconfig(), cluster.data_dir());
-    for version in &versions {
+    for version in versions {
         let kubectl = Kubectl::new(version, &cluster.kubeconfig(), cluster.data_dir());
         if !kubectl.exists() {
             bail!("kubectl {version} is not installed in {}", skiff_conformance::kubectl::KUBECTL_DIR);
@@ -67,11 +93,16 @@ fn run(args: Args) -> Result<Report> {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(report) => {
-            print!("{}", report.render());
-            // A known failure that now passes fails the run too, so the list stays true.
-            if report.failures() == 0 && report.fixed().is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    match run(&Args::parse()) {
+        Ok(reports) => {
+            let mut passed = true;
+            for (datastore, report) in reports {
+                println!("datastore: {datastore}");
+                print!("{}", report.render());
+                // A known failure that now passes fails the run too, so the list stays true.
+                passed &= report.failures() == 0 && report.fixed().is_empty();
+            }
+            if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Err(error) => {
             eprintln!("skiff-conformance: {error:#}");

@@ -104,7 +104,7 @@ async fn delete_one(
             return Ok((StatusCode::OK, marked));
         }
     }
-    let removed = state.objects.remove(resource, namespace, name, Some(revision_of(&current)?)).await?;
+    let removed = state.remove_object(resource, namespace, name, Some(revision_of(&current)?)).await?;
     Ok((StatusCode::OK, deleted(resource, name, uid(&removed))))
 }
 
@@ -120,8 +120,7 @@ async fn mark_deleted(
     namespace_object: bool,
 ) -> ApiResult<Value> {
     state
-        .objects
-        .update_with(resource, namespace, name, |mut object| {
+        .update_object(resource, namespace, name, |mut object| {
             let was_terminating = is_terminating(&object);
             let meta = metadata_mut(&mut object)?;
             if let Some(finalizer) = finalizer {

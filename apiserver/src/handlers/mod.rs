@@ -162,6 +162,8 @@ async fn dispatch(
         namespace = request.target.namespace.as_deref(), name = request.target.name.as_deref()
     );
     let collection = request.target.name.is_none();
+    let deprecation: Vec<String> =
+        request.target.resource.deprecation_warning().map(str::to_owned).into_iter().collect();
     let handle = async move {
         if request.target.subresource.as_deref() == Some("scale") {
             return match method {
@@ -185,7 +187,8 @@ async fn dispatch(
             _ => Err(ApiError::method_not_allowed()),
         }
     };
-    handle.instrument(span).await
+    let response = handle.instrument(span).await.unwrap_or_else(|error| error.into_response());
+    Ok(field_validation::with_warnings(response, &deprecation))
 }
 
 /// A JSON response.

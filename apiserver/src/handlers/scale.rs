@@ -91,8 +91,7 @@ pub async fn scale(state: &ApiState, request: &Request, method: &http::Method) -
             .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
     };
     let stored = state
-        .objects
-        .update_with(resource, namespace, name, |mut current| {
+        .update_object(resource, namespace, name, |mut current| {
             let current_scale = scale_of(&current);
             let wanted = if method == http::Method::PUT {
                 if let Some(rv) =

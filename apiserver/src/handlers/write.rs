@@ -73,15 +73,32 @@ pub async fn create(state: &ApiState, request: &Request) -> ApiResult<Response> 
     };
     state.check_namespace_accepts(resource, namespace.as_deref(), &name).await?;
     prepare_for_create(resource, &mut object, namespace.as_deref(), &name)?;
-    state.admit(resource, &mut object, None)?;
-    if dry_run {
-        if state.objects.get(resource, namespace.as_deref(), &name).await.is_ok() {
-            return Err(ApiError::already_exists(resource, &name));
-        }
-        return Ok(with_warnings(respond(StatusCode::CREATED, &object), &warnings));
+    // Cluster IPs and node ports are taken before validation, as upstream, and given back if nothing is stored.
+    let taken = state.services.on_create(resource, &mut object).await?;
+    let stored = store_new(state, resource, namespace.as_deref(), &name, object, dry_run).await;
+    if dry_run || stored.is_err() {
+        state.services.give_back(taken).await;
     }
-    let stored = state.objects.create(resource, namespace.as_deref(), &name, object).await?;
-    Ok(with_warnings(respond(StatusCode::CREATED, &stored), &warnings))
+    Ok(with_warnings(respond(StatusCode::CREATED, &stored?), &warnings))
+}
+
+/// Admits and stores a new object (a dry run only checks the name is free).
+async fn store_new(
+    state: &ApiState,
+    resource: &crate::registry::Resource,
+    namespace: Option<&str>,
+    name: &str,
+    mut object: Value,
+    dry_run: bool,
+) -> ApiResult<Value> {
+    state.admit(resource, &mut object, None)?;
+    if !dry_run {
+        return state.objects.create(resource, namespace, name, object).await;
+    }
+    if state.objects.get(resource, namespace, name).await.is_ok() {
+        return Err(ApiError::already_exists(resource, name));
+    }
+    Ok(object)
 }
 
 /// `.apps` for non-core kinds, as messages name them (`Deployment.apps "x"`).
@@ -119,7 +136,7 @@ pub async fn update(state: &ApiState, request: &Request) -> ApiResult<Response> 
     if dry_run(request)? {
         return dry_update(state, resource, namespace.as_deref(), name, change, &warnings).await;
     }
-    let stored = state.objects.update_with(resource, namespace.as_deref(), name, change).await?;
+    let stored = state.update_object(resource, namespace.as_deref(), name, change).await?;
     finish(state, resource, namespace.as_deref(), stored, &warnings).await
 }
 
@@ -257,6 +274,6 @@ pub async fn patch(state: &ApiState, request: &Request) -> ApiResult<Response> {
         };
         return Ok(with_warnings(respond(StatusCode::OK, &result), &warnings));
     }
-    let stored = state.objects.update_with(resource, namespace.as_deref(), name, change).await?;
+    let stored = state.update_object(resource, namespace.as_deref(), name, change).await?;
     finish(state, resource, namespace.as_deref(), stored, &warnings).await
 }

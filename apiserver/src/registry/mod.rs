@@ -55,6 +55,16 @@ impl Resource {
         self.verbs.contains(&verb)
     }
 
+    /// The warning kube-apiserver sends with every request for a deprecated resource.
+    pub fn deprecation_warning(&self) -> Option<&'static str> {
+        match (self.group, self.version, self.plural) {
+            ("", "v1", "endpoints") => {
+                Some("v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice")
+            }
+            _ => None,
+        }
+    }
+
     /// The store key of one object.
     pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
         match namespace {

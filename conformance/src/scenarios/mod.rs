@@ -1,6 +1,8 @@
 //! The scenarios: what a user types, and what upstream prints for it.
 //! Each runs in its own namespace and returns the first difference found.
 
+mod more;
+
 use crate::kubectl::{Kubectl, Run};
 
 /// One scenario's context: a kubectl version and a namespace of its own.
@@ -36,6 +38,10 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "delete", run: delete },
     Scenario { name: "get flags", run: get_flags },
     Scenario { name: "get -w", run: get_watch },
+    Scenario { name: "secrets from files", run: more::secrets_from_files },
+    Scenario { name: "services", run: more::services },
+    Scenario { name: "deployments", run: more::deployments },
+    Scenario { name: "pods: expose, delete --wait", run: more::pods_expose_and_delete },
 ];
 
 /// Collapses runs of spaces, as column alignment differs with content.
@@ -53,12 +59,23 @@ impl Ctx<'_> {
         self.ok_with(args, None)
     }
 
+    /// Like `ok`, with stdin; anything on stderr (a warning upstream would not give) is a difference.
     fn ok_with(&self, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+        let (stdout, stderr) = self.ok_both(args, stdin)?;
+        if stderr.trim().is_empty() {
+            Ok(stdout)
+        } else {
+            Err(format!("`kubectl {}` printed {:?}; upstream prints nothing on stderr", args.join(" "), stderr.trim()))
+        }
+    }
+
+    /// Runs kubectl in the scenario's namespace and requires success; returns stdout and stderr.
+    fn ok_both(&self, args: &[&str], stdin: Option<&str>) -> Result<(String, String), String> {
         let mut full = vec!["-n", self.ns.as_str()];
         full.extend_from_slice(args);
         let run = self.run(&full, stdin)?;
         if run.success {
-            Ok(run.stdout)
+            Ok((run.stdout, run.stderr))
         } else {
             Err(format!("`kubectl {}` failed: {}", args.join(" "), run.stderr.trim()))
         }
@@ -90,7 +107,8 @@ fn has(what: &str, got: &str, want: &str) -> Outcome {
 }
 
 fn version(c: &Ctx<'_>) -> Outcome {
-    let out = c.ok(&["version"])?;
+    // kubectl's own warnings (a deprecated output format, the version skew) go to stderr, as against upstream.
+    let (out, _) = c.ok_both(&["version"], None)?;
     // kubectl before 1.28 prints the server's version.Info struct.
     if out.contains("Server Version: v1.33.") || out.contains("GitVersion:\"v1.33.") {
         Ok(())
@@ -297,14 +315,7 @@ fn delete(c: &Ctx<'_>) -> Outcome {
 impl Ctx<'_> {
     /// Requires success and returns stderr (where kubectl prints "No resources found").
     fn ok_stderr(&self, args: &[&str]) -> Result<String, String> {
-        let mut full = vec!["-n", self.ns.as_str()];
-        full.extend_from_slice(args);
-        let run = self.run(&full, None)?;
-        if run.success {
-            Ok(run.stderr)
-        } else {
-            Err(format!("`kubectl {}` failed: {}", args.join(" "), run.stderr.trim()))
-        }
+        self.ok_both(args, None).map(|(_, stderr)| stderr)
     }
 }
 
