@@ -62,4 +62,10 @@ fn requests_without_credentials_are_unauthorized_and_tokens_authenticate() {
     let alice_config = with_user("alice");
     let alice = server.kubectl_with(KUBECTL, &alice_config, &["get", "namespaces", "-o", "name"]);
     assert!(alice.status.success(), "{}", String::from_utf8_lossy(&alice.stderr));
+    let whoami = server.kubectl_with(KUBECTL, &alice_config, &["auth", "whoami", "-o", "jsonpath={.status.userInfo}"]);
+    assert!(whoami.status.success(), "{}", String::from_utf8_lossy(&whoami.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&whoami.stdout).expect("userInfo as JSON");
+    assert_eq!(info["username"], "alice");
+    assert_eq!(info["uid"], "1001");
+    assert_eq!(info["groups"], serde_json::json!(["dev", "ops", "system:authenticated"]));
 }

@@ -77,13 +77,8 @@ impl ApiState {
         if let Some(decode) = errors.iter().find(|e| e.is_decode_error()) {
             return Err(ApiError::bad_request(validation::decode_message(resource.kind, resource.version, decode)));
         }
-        let name = crate::object::name(object).unwrap_or_default().to_owned();
-        let message = validation::invalid_message(resource.group, resource.kind, &name, &errors);
-        let causes = errors
-            .iter()
-            .map(|e| json!({ "reason": e.kind.reason(), "message": e.body(), "field": e.field }))
-            .collect();
-        Err(ApiError::invalid(resource, &name, message, causes))
+        let name = crate::object::name(object).unwrap_or_default();
+        Err(ApiError::invalid_fields(resource, name, &errors))
     }
 
     /// Applies `change` to the current object and stores the result,

@@ -90,6 +90,16 @@ impl ApiError {
         Self::new(422, "Invalid", message).with_details(details)
     }
 
+    /// 422 Invalid from field errors: errors.NewInvalid's message and causes.
+    pub fn invalid_fields(resource: &Resource, name: &str, errors: &[crate::validation::FieldError]) -> Self {
+        let message = crate::validation::invalid_message(resource.group, resource.kind, name, errors);
+        let causes = errors
+            .iter()
+            .map(|e| json!({ "reason": e.kind.reason(), "message": e.body(), "field": e.field }))
+            .collect();
+        Self::invalid(resource, name, message, causes)
+    }
+
     /// 403 Forbidden for `verb`-independent refusals (terminating namespaces, ...).
     pub fn forbidden(resource: &Resource, name: &str, why: &str) -> Self {
         Self::new(403, "Forbidden", format!("{} \"{name}\" is forbidden: {why}", resource.qualified_plural()))

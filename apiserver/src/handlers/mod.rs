@@ -5,6 +5,7 @@ mod as_table;
 mod delete;
 mod field_validation;
 mod read;
+mod reviews;
 mod scale;
 mod target;
 mod watch;
@@ -55,6 +56,8 @@ pub struct Request {
     pub query: Query,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// Who sent it (`None` for in-process clients, which bypass authentication).
+    pub user: Option<crate::authn::User>,
 }
 
 impl Request {
@@ -95,6 +98,7 @@ pub async fn resource_request(
     State(state): State<Arc<ApiState>>,
     method: Method,
     uri: Uri,
+    user: Option<axum::Extension<crate::authn::User>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -102,7 +106,8 @@ pub async fn resource_request(
     let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     let _in_flight = state.metrics.in_flight(mutating);
     let mut labels = None;
-    let response = match dispatch(&state, method, &uri, headers, body, &mut labels).await {
+    let user = user.map(|axum::Extension(user)| user);
+    let response = match dispatch(&state, method, &uri, (headers, user), body, &mut labels).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
@@ -143,7 +148,7 @@ async fn dispatch(
     state: &ApiState,
     method: Method,
     uri: &Uri,
-    headers: HeaderMap,
+    (headers, user): (HeaderMap, Option<crate::authn::User>),
     body: Body,
     labels: &mut Option<RequestLabels>,
 ) -> ApiResult<Response> {
@@ -155,7 +160,7 @@ async fn dispatch(
     };
     let target = Target::parse(&state.registry, group, version, rest)?;
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
-    let request = Request { target, query: Query::parse(uri), headers, body };
+    let request = Request { target, query: Query::parse(uri), headers, body, user };
     *labels = Some(request_labels(&method, &request));
     let span = tracing::debug_span!(
         "request", %method, resource = request.target.resource.plural,
@@ -165,6 +170,12 @@ async fn dispatch(
     let deprecation: Vec<String> =
         request.target.resource.deprecation_warning().map(str::to_owned).into_iter().collect();
     let handle = async move {
+        if request.target.resource.is_review() {
+            return match method {
+                Method::POST => reviews::create(&request).await,
+                _ => Err(ApiError::method_not_allowed()),
+            };
+        }
         if request.target.subresource.as_deref() == Some("scale") {
             return match method {
                 Method::GET | Method::PUT | Method::PATCH => scale::scale(state, &request, &method).await,

@@ -1,8 +1,8 @@
 //! The kinds skiff serves, mapped to the k8s-openapi types whose schemas describe them.
 
 use k8s_openapi::api::{
-    apps, authentication, autoscaling, batch, coordination, core, discovery, events, networking, policy, rbac,
-    scheduling, storage,
+    apps, authentication, authorization, autoscaling, batch, coordination, core, discovery, events, networking, policy,
+    rbac, scheduling, storage,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use schemars::{JsonSchema, SchemaGenerator};
@@ -50,6 +50,11 @@ pub const KINDS: &[KindSchema] = &[
     kind("apps", "v1", "Deployment", reg::<apps::v1::Deployment>),
     kind("apps", "v1", "ReplicaSet", reg::<apps::v1::ReplicaSet>),
     kind("apps", "v1", "StatefulSet", reg::<apps::v1::StatefulSet>),
+    kind("authentication.k8s.io", "v1", "SelfSubjectReview", reg::<authentication::v1::SelfSubjectReview>),
+    kind("authorization.k8s.io", "v1", "LocalSubjectAccessReview", reg::<authorization::v1::LocalSubjectAccessReview>),
+    kind("authorization.k8s.io", "v1", "SelfSubjectAccessReview", reg::<authorization::v1::SelfSubjectAccessReview>),
+    kind("authorization.k8s.io", "v1", "SelfSubjectRulesReview", reg::<authorization::v1::SelfSubjectRulesReview>),
+    kind("authorization.k8s.io", "v1", "SubjectAccessReview", reg::<authorization::v1::SubjectAccessReview>),
     kind("autoscaling", "v2", "HorizontalPodAutoscaler", reg::<autoscaling::v2::HorizontalPodAutoscaler>),
     kind("batch", "v1", "CronJob", reg::<batch::v1::CronJob>),
     kind("batch", "v1", "Job", reg::<batch::v1::Job>),

@@ -16,6 +16,11 @@ const fn r(
     ResourceRef { group, version, kind, plural, namespaced, verbs: ALL, subresources }
 }
 
+/// A review: created, never stored.
+const fn review(group: &'static str, kind: &'static str, plural: &'static str, namespaced: bool) -> ResourceRef {
+    ResourceRef { group, version: "v1", kind, plural, namespaced, verbs: &["create"], subresources: NONE }
+}
+
 /// The resources skiff's registry serves.
 pub const RESOURCES: &[ResourceRef] = &[
     r("", "v1", "ConfigMap", "configmaps", true, NONE),
@@ -56,6 +61,11 @@ pub const RESOURCES: &[ResourceRef] = &[
     r("apps", "v1", "Deployment", "deployments", true, &["scale", "status"]),
     r("apps", "v1", "ReplicaSet", "replicasets", true, &["scale", "status"]),
     r("apps", "v1", "StatefulSet", "statefulsets", true, &["scale", "status"]),
+    review("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews", false),
+    review("authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreviews", true),
+    review("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false),
+    review("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreviews", false),
+    review("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreviews", false),
     r("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, &["status"]),
     r("batch", "v1", "CronJob", "cronjobs", true, &["status"]),
     r("batch", "v1", "Job", "jobs", true, &["status"]),
@@ -81,6 +91,8 @@ fn index_lists_every_group_version_with_its_hash() {
     let expected = [
         "api/v1",
         "apis/apps/v1",
+        "apis/authentication.k8s.io/v1",
+        "apis/authorization.k8s.io/v1",
         "apis/autoscaling/v2",
         "apis/batch/v1",
         "apis/coordination.k8s.io/v1",

@@ -5,6 +5,7 @@
 use super::{ALL_VERBS, Resource};
 
 const NO_COLLECTION_DELETE: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
+const CREATE: &[&str] = &["create"];
 const ALL: &[&str] = &["all"];
 const NONE: &[&str] = &[];
 
@@ -46,6 +47,12 @@ const ROWS: &[Row] = &[
     Row { group: "apps", version: "v1", kind: "Deployment", plural: "deployments", namespaced: true, short_names: &["deploy"], categories: ALL, verbs: ALL_VERBS, subresources: &["scale", "status"], storage: "/registry/deployments" },
     Row { group: "apps", version: "v1", kind: "ReplicaSet", plural: "replicasets", namespaced: true, short_names: &["rs"], categories: ALL, verbs: ALL_VERBS, subresources: &["scale", "status"], storage: "/registry/replicasets" },
     Row { group: "apps", version: "v1", kind: "StatefulSet", plural: "statefulsets", namespaced: true, short_names: &["sts"], categories: ALL, verbs: ALL_VERBS, subresources: &["scale", "status"], storage: "/registry/statefulsets" },
+    // authentication.k8s.io/v1 and authorization.k8s.io/v1: reviews, answered and not stored (no storage prefix)
+    Row { group: "authentication.k8s.io", version: "v1", kind: "SelfSubjectReview", plural: "selfsubjectreviews", namespaced: false, short_names: NONE, categories: NONE, verbs: CREATE, subresources: NONE, storage: "" },
+    Row { group: "authorization.k8s.io", version: "v1", kind: "LocalSubjectAccessReview", plural: "localsubjectaccessreviews", namespaced: true, short_names: NONE, categories: NONE, verbs: CREATE, subresources: NONE, storage: "" },
+    Row { group: "authorization.k8s.io", version: "v1", kind: "SelfSubjectAccessReview", plural: "selfsubjectaccessreviews", namespaced: false, short_names: NONE, categories: NONE, verbs: CREATE, subresources: NONE, storage: "" },
+    Row { group: "authorization.k8s.io", version: "v1", kind: "SelfSubjectRulesReview", plural: "selfsubjectrulesreviews", namespaced: false, short_names: NONE, categories: NONE, verbs: CREATE, subresources: NONE, storage: "" },
+    Row { group: "authorization.k8s.io", version: "v1", kind: "SubjectAccessReview", plural: "subjectaccessreviews", namespaced: false, short_names: NONE, categories: NONE, verbs: CREATE, subresources: NONE, storage: "" },
     // autoscaling/v2
     Row { group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscaler", plural: "horizontalpodautoscalers", namespaced: true, short_names: &["hpa"], categories: ALL, verbs: ALL_VERBS, subresources: &["status"], storage: "/registry/horizontalpodautoscalers" },
     // batch/v1

@@ -55,6 +55,11 @@ impl Resource {
         self.verbs.contains(&verb)
     }
 
+    /// Whether objects of the kind are answered, not stored (the review APIs).
+    pub fn is_review(&self) -> bool {
+        self.storage_prefix.is_empty()
+    }
+
     /// The warning kube-apiserver sends with every request for a deprecated resource.
     pub fn deprecation_warning(&self) -> Option<&'static str> {
         match (self.group, self.version, self.plural) {

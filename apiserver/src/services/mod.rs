@@ -208,12 +208,7 @@ impl Allocator {
             Ok(()) if errors.is_empty() => Ok(taken),
             Ok(()) => {
                 self.give_back(taken).await;
-                let message = validation::invalid_message("", "Service", &owner.name, &errors);
-                let causes = errors
-                    .iter()
-                    .map(|e| serde_json::json!({ "reason": e.kind.reason(), "message": e.body(), "field": e.field }))
-                    .collect();
-                Err(ApiError::invalid(resource, &owner.name, message, causes))
+                Err(ApiError::invalid_fields(resource, &owner.name, &errors))
             }
             Err(error) => {
                 self.give_back(taken).await;

@@ -42,6 +42,7 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "services", run: more::services },
     Scenario { name: "deployments", run: more::deployments },
     Scenario { name: "pods: expose, delete --wait", run: more::pods_expose_and_delete },
+    Scenario { name: "auth can-i, whoami", run: more::auth },
 ];
 
 /// Collapses runs of spaces, as column alignment differs with content.

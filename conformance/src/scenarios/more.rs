@@ -126,3 +126,17 @@ pub fn pods_expose_and_delete(c: &Ctx<'_>) -> Outcome {
     c.ok_with(&["apply", "-f", "-"], Some(manifest))?;
     same("delete -f", &c.ok_with(&["delete", "-f", "-"], Some(manifest))?, "configmap \"byfile\" deleted")
 }
+
+pub fn auth(c: &Ctx<'_>) -> Outcome {
+    same("can-i", &c.ok(&["auth", "can-i", "create", "pods"])?, "yes")?;
+    same("can-i everything", &c.ok(&["auth", "can-i", "*", "*"])?, "yes")?;
+    let list = squeeze(&c.ok(&["auth", "can-i", "--list"])?);
+    has("can-i --list", &list, "Resources Non-Resource URLs Resource Names Verbs")?;
+    has("can-i --list", &list, "*.* [] [] [*]")?;
+    // kubectl 1.27 asks for authentication.k8s.io/v1beta1, which a v1.33 server no longer serves.
+    if c.kubectl.version != "1.27" {
+        let whoami = squeeze(&c.ok(&["auth", "whoami"])?);
+        has("whoami", &whoami, "ATTRIBUTE VALUE\nUsername system:admin\nGroups [system:masters system:authenticated]")?;
+    }
+    Ok(())
+}
