@@ -2,6 +2,7 @@
 //! the path into a [`Target`] and dispatches by verb.
 
 mod as_table;
+mod binding;
 mod delete;
 mod field_validation;
 mod read;
@@ -176,6 +177,12 @@ async fn dispatch(
                 _ => Err(ApiError::method_not_allowed()),
             };
         }
+        if request.target.subresource.as_deref() == Some("binding") && request.target.resource.plural == "pods" {
+            return match method {
+                Method::POST => binding::bind(state, &request).await,
+                _ => Err(ApiError::method_not_allowed()),
+            };
+        }
         if request.target.subresource.as_deref() == Some("scale") {
             return match method {
                 Method::GET | Method::PUT | Method::PATCH => scale::scale(state, &request, &method).await,
@@ -183,7 +190,7 @@ async fn dispatch(
             };
         }
         if !matches!(request.target.subresource.as_deref(), None | Some("status")) {
-            // Subresources still to come (binding, eviction, log, exec, ...).
+            // Subresources still to come (eviction, log, exec, ...).
             return Err(ApiError::no_such_path());
         }
         match method {
