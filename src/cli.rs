@@ -53,11 +53,19 @@ pub struct ServerArgs {
     #[arg(long, default_value = "30000-32767")]
     pub service_node_port_range: skiff_apiserver::services::ranges::PortRange,
 
+    /// Register this many simulated nodes, whose pods run without processes (for scale tests).
+    #[arg(long, default_value_t = 0)]
+    pub simulated_nodes: usize,
+
+    /// A Node manifest (YAML) the simulated nodes copy labels, taints and capacity from.
+    #[arg(long, requires = "simulated_nodes")]
+    pub simulated_node_template: Option<PathBuf>,
+
     /// Do not run the local node agent (kubelet).
     #[arg(long)]
     pub disable_agent: bool,
 
-    /// Do not run the scheduler.
+    /// Do not run the scheduler (pods stay Pending unless another scheduler binds them).
     #[arg(long)]
     pub disable_scheduler: bool,
 

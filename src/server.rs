@@ -12,6 +12,9 @@ use skiff_apiserver::authn::{Authenticator, TokenFile};
 use skiff_apiserver::pki::Pki;
 use skiff_apiserver::services::ServiceNetwork;
 use skiff_apiserver::{ApiServer, serve};
+use skiff_kubelet::simulated;
+use skiff_scheduler::Scheduler;
+use skiff_scheduler::profile::Profile;
 use skiff_store::Datastore;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -60,6 +63,28 @@ fn certificate_hosts(kubernetes_service_ip: &str) -> Vec<String> {
         }
     }
     unique
+}
+
+/// Starts the scheduler and the simulated nodes in this process, as clients of the API.
+fn start_parts(args: &ServerArgs, api: &ApiServer) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+    let mut parts = Vec::new();
+    if !args.disable_scheduler {
+        let scheduler = Scheduler::new(api.client(), Profile::default_profile());
+        parts.push(tokio::spawn(scheduler.run(std::future::pending())));
+    }
+    if args.simulated_nodes > 0 {
+        let template = match &args.simulated_node_template {
+            Some(path) => simulated::read_template(path)?,
+            None => simulated::default_template(),
+        };
+        let nodes = simulated::SimulatedNodes::new(api.client(), "skiff-sim", args.simulated_nodes, template);
+        parts.push(tokio::spawn(async move {
+            if let Err(error) = nodes.run(std::future::pending()).await {
+                tracing::error!(%error, "simulated nodes stopped");
+            }
+        }));
+    }
+    Ok(parts)
 }
 
 /// The address the `kubernetes` service's endpoints name: the bind address,
@@ -114,6 +139,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let kubeconfig = args.write_kubeconfig.clone().unwrap_or_else(|| data_dir.join("kubeconfig.yaml"));
     write_private(&kubeconfig, &pki.admin_kubeconfig(&url))?;
 
+    let parts = start_parts(&args, &api)?;
+
     let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let closing = api.clone();
@@ -127,6 +154,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     };
     println!("skiff server: ready at {url} (datastore {datastore}; kubeconfig {})", kubeconfig.display());
     serve::serve(listener, api.router(), tls, authenticator, shutdown).await;
+    for part in parts {
+        part.abort();
+    }
     drop(api);
     // The last reference: dropping it flushes and closes the datastore.
     drop(store);

@@ -13,6 +13,7 @@ pub mod openapi;
 mod openapi_routes;
 mod patch;
 pub mod pki;
+pub mod priority;
 pub mod protobuf;
 pub mod registry;
 pub mod selectors;

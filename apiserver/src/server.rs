@@ -233,6 +233,14 @@ impl ApiServer {
             let object = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name } });
             server.state.ensure_object(namespaces, object).await?;
         }
+        let classes = server
+            .state
+            .registry
+            .get("scheduling.k8s.io", "v1", "priorityclasses")
+            .ok_or_else(ApiError::no_such_path)?;
+        for class in crate::priority::system_classes() {
+            server.state.ensure_object(classes, class).await?;
+        }
         let services = server.state.resource("", "services")?;
         let existing = server.state.objects.list(services, None, None, None, None).await?;
         server.state.services.repair(&existing.items).await?;

@@ -1,1 +1,7 @@
-//! The node agent: registration, leases, pod workers, probes, volumes, logs/exec, over a CRI (containerd) or simulated runtime. Filled by the kubelet issue.
+//! The node agent: registration, leases, pod workers, probes, volumes,
+//! logs/exec, over a CRI (containerd) or simulated runtime.
+//!
+//! - `simulated`: nodes without processes, whose pods go Running at once
+//!   (for scale tests and `skiff server --simulated-nodes`).
+
+pub mod simulated;

@@ -2,7 +2,19 @@
 //! plugins (affinity, taints, resources, spread).
 //!
 //! - `framework`: the plugin interface, the snapshot of nodes and pods, resources and selectors;
-//! - `plugins`: one module per upstream plugin.
+//! - `plugins`: one module per upstream plugin;
+//! - `profile`: which plugins run, with which weights;
+//! - `cycle`: one scheduling attempt of one pod over a snapshot;
+//! - `queue`: the active, back-off and unschedulable queues;
+//! - `report`: events and the PodScheduled condition;
+//! - `run`: the [`Scheduler`], watching the API server and binding pods.
 
+pub mod cycle;
 pub mod framework;
 pub mod plugins;
+pub mod profile;
+pub mod queue;
+pub mod report;
+mod run;
+
+pub use run::Scheduler;

@@ -72,6 +72,9 @@ pub async fn create(state: &ApiState, request: &Request) -> ApiResult<Response> 
         }
     };
     state.check_namespace_accepts(resource, namespace.as_deref(), &name).await?;
+    if (resource.group, resource.plural) == ("", "pods") {
+        crate::priority::admit_pod(state, resource, &name, &mut object).await?;
+    }
     prepare_for_create(resource, &mut object, namespace.as_deref(), &name)?;
     // Cluster IPs and node ports are taken before validation, as upstream, and given back if nothing is stored.
     let taken = state.services.on_create(resource, &mut object).await?;

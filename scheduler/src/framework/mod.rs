@@ -130,3 +130,9 @@ pub fn default_normalize(scores: &mut [i64], reverse: bool) {
         *score = if reverse { MAX_NODE_SCORE - scaled } else { scaled };
     }
 }
+
+impl std::fmt::Debug for dyn Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

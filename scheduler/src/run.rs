@@ -1,0 +1,398 @@
+//! The scheduler as a client of the API server: watches keep the snapshot
+//! and the queue current; one loop schedules a pod at a time and binds it
+//! in the background (the pod counts on its node from then on: "assumed").
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Binding, Namespace, Node, ObjectReference, Pod};
+use kube::api::{Api, PostParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use tokio::sync::mpsc;
+
+use crate::cycle;
+use crate::framework::{PodInfo, Snapshot};
+use crate::profile::Profile;
+use crate::queue::{Queue, QueuedPod};
+use crate::report::Reporter;
+
+/// What the loop reacts to.
+enum Input {
+    Pod(Box<Event<Pod>>),
+    Node(Box<Event<Node>>),
+    Namespace(Box<Event<Namespace>>),
+    Bound { pod: QueuedPod, node: String, result: Result<(), String> },
+}
+
+/// The scheduler: one profile, over a client of the API server.
+pub struct Scheduler {
+    client: kube::Client,
+    profile: Profile,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler").field("profile", &self.profile.scheduler_name).finish_non_exhaustive()
+    }
+}
+
+/// The loop's own state.
+struct State {
+    profile: Profile,
+    snapshot: Snapshot,
+    queue: Queue,
+    /// Node of every assigned pod the snapshot counts.
+    pod_nodes: HashMap<String, String>,
+    /// Pods on nodes the snapshot does not know yet.
+    orphans: HashMap<String, Vec<Arc<PodInfo>>>,
+    /// Pods bound by this scheduler that the pod watch has not shown bound yet.
+    assumed: HashSet<String>,
+    next_start: usize,
+    /// Objects seen since a watch (re)started listing, by kind.
+    relisting: HashMap<&'static str, HashSet<String>>,
+    /// Kinds whose first list is complete.
+    synced: HashSet<&'static str>,
+}
+
+fn uid_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    meta.uid.clone().unwrap_or_default()
+}
+
+fn is_terminal(pod: &Pod) -> bool {
+    matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+}
+
+fn node_name(pod: &Pod) -> Option<&str> {
+    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty())
+}
+
+impl Scheduler {
+    pub fn new(client: kube::Client, profile: Profile) -> Self {
+        Self { client, profile }
+    }
+
+    /// Schedules until `shutdown` completes.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        let (inputs, mut received) = mpsc::channel(1024);
+        let forward = |stream: std::pin::Pin<Box<dyn Stream<Item = Input> + Send>>| {
+            let inputs = inputs.clone();
+            tokio::spawn(async move {
+                let mut stream = stream;
+                while let Some(input) = stream.next().await {
+                    if inputs.send(input).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        };
+        let config = watcher::Config::default();
+        let watches = [
+            forward(watch(Api::<Pod>::all(self.client.clone()), config.clone(), |e| Input::Pod(Box::new(e)))),
+            forward(watch(Api::<Node>::all(self.client.clone()), config.clone(), |e| Input::Node(Box::new(e)))),
+            forward(watch(Api::<Namespace>::all(self.client.clone()), config, |e| Input::Namespace(Box::new(e)))),
+        ];
+        let reporter = Reporter::new(self.client.clone(), &self.profile.scheduler_name);
+        let mut state = State {
+            profile: self.profile,
+            snapshot: Snapshot::default(),
+            queue: Queue::default(),
+            pod_nodes: HashMap::new(),
+            orphans: HashMap::new(),
+            assumed: HashSet::new(),
+            next_start: 0,
+            relisting: HashMap::new(),
+            synced: HashSet::new(),
+        };
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            while let Ok(input) = received.try_recv() {
+                state.apply(input, &reporter);
+            }
+            if state.synced.len() == 3
+                && let Some(pod) = state.queue.pop(Instant::now())
+            {
+                state.schedule(pod, &self.client, &reporter, &inputs);
+                continue;
+            }
+            let wake = state.queue.next_backoff();
+            tokio::select! {
+                input = received.recv() => match input {
+                    Some(input) => state.apply(input, &reporter),
+                    None => break,
+                },
+                _ = sleep_until(wake) => {}
+                _ = &mut shutdown => break,
+            }
+        }
+        for watch in watches {
+            watch.abort();
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A watch of every object of a kind, retried with back-off, as inputs.
+fn watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    wrap: fn(Event<K>) -> Input,
+) -> std::pin::Pin<Box<dyn Stream<Item = Input> + Send>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    Box::pin(watcher::watcher(api, config).default_backoff().filter_map(move |event| async move {
+        match event {
+            Ok(event) => Some(wrap(event)),
+            Err(error) => {
+                tracing::debug!(%error, "scheduler watch error (retrying)");
+                None
+            }
+        }
+    }))
+}
+
+impl State {
+    fn apply(&mut self, input: Input, reporter: &Reporter) {
+        match input {
+            Input::Pod(event) => self.pod_event(*event),
+            Input::Node(event) => self.node_event(*event),
+            Input::Namespace(event) => self.namespace_event(*event),
+            Input::Bound { pod, node, result } => self.bound(pod, node, result, reporter),
+        }
+    }
+
+    /// Tracks which objects a relist saw; at its end, forgets the others (deleted meanwhile).
+    fn relist<T>(&mut self, kind: &'static str, event: &Event<T>, key: impl Fn(&T) -> String) -> Option<Vec<String>> {
+        match event {
+            Event::Init => {
+                self.relisting.insert(kind, HashSet::new());
+                None
+            }
+            Event::InitApply(object) => {
+                self.relisting.entry(kind).or_default().insert(key(object));
+                None
+            }
+            Event::InitDone => {
+                self.synced.insert(kind);
+                let seen = self.relisting.remove(kind).unwrap_or_default();
+                Some(seen.into_iter().collect())
+            }
+            _ => None,
+        }
+    }
+
+    fn pod_event(&mut self, event: Event<Pod>) {
+        if let Some(seen) = self.relist("pods", &event, |p| uid_of(&p.metadata)) {
+            let seen: HashSet<String> = seen.into_iter().collect();
+            let gone: Vec<String> = self
+                .pod_nodes
+                .keys()
+                .filter(|uid| !seen.contains(*uid) && !self.assumed.contains(*uid))
+                .cloned()
+                .collect();
+            for uid in gone {
+                self.forget_pod(&uid);
+            }
+            return;
+        }
+        match event {
+            Event::Apply(pod) | Event::InitApply(pod) => self.pod_applied(Arc::new(pod)),
+            Event::Delete(pod) => {
+                self.forget_pod(&uid_of(&pod.metadata));
+                self.queue.move_all_unschedulable();
+            }
+            Event::Init | Event::InitDone => {}
+        }
+    }
+
+    fn pod_applied(&mut self, pod: Arc<Pod>) {
+        let uid = uid_of(&pod.metadata);
+        match node_name(&pod) {
+            Some(_) if is_terminal(&pod) => {
+                self.forget_pod(&uid);
+                self.queue.move_all_unschedulable();
+            }
+            Some(node) => {
+                self.queue.remove(&uid);
+                self.assumed.remove(&uid);
+                let node = node.to_owned();
+                let info = Arc::new(PodInfo::new(Arc::clone(&pod)));
+                let known = self.pod_nodes.get(&uid) == Some(&node);
+                self.remove_from_node(&uid);
+                self.add_to_node(&node, info);
+                if !known {
+                    self.queue.move_all_unschedulable();
+                }
+            }
+            None => {
+                let scheduler =
+                    pod.spec.as_ref().and_then(|s| s.scheduler_name.as_deref()).unwrap_or("default-scheduler");
+                let gated = pod.spec.as_ref().and_then(|s| s.scheduling_gates.as_ref()).is_some_and(|g| !g.is_empty());
+                let deleting = pod.metadata.deletion_timestamp.is_some();
+                if scheduler == self.profile.scheduler_name && !gated && !deleting && !self.assumed.contains(&uid) {
+                    self.queue.add_or_update(pod);
+                } else {
+                    self.queue.remove(&uid);
+                }
+            }
+        }
+    }
+
+    fn add_to_node(&mut self, node: &str, info: Arc<PodInfo>) {
+        self.pod_nodes.insert(info.uid.clone(), node.to_owned());
+        match self.snapshot.node_mut(node) {
+            Some(node_info) => node_info.add_pod(info),
+            None => self.orphans.entry(node.to_owned()).or_default().push(info),
+        }
+    }
+
+    fn remove_from_node(&mut self, uid: &str) {
+        let Some(node) = self.pod_nodes.remove(uid) else { return };
+        if let Some(node_info) = self.snapshot.node_mut(&node) {
+            node_info.remove_pod(uid);
+        } else if let Some(orphans) = self.orphans.get_mut(&node) {
+            orphans.retain(|p| p.uid != uid);
+        }
+    }
+
+    fn forget_pod(&mut self, uid: &str) {
+        self.queue.remove(uid);
+        self.assumed.remove(uid);
+        self.remove_from_node(uid);
+    }
+
+    fn node_event(&mut self, event: Event<Node>) {
+        let name = |n: &Node| n.metadata.name.clone().unwrap_or_default();
+        if let Some(seen) = self.relist("nodes", &event, name) {
+            let seen: HashSet<String> = seen.into_iter().collect();
+            let gone: Vec<String> =
+                self.snapshot.nodes.iter().map(|n| n.name.clone()).filter(|n| !seen.contains(n)).collect();
+            for node in gone {
+                self.node_removed(&node);
+            }
+            return;
+        }
+        match event {
+            Event::Apply(node) | Event::InitApply(node) => {
+                let node_name = name(&node);
+                self.snapshot.upsert_node(Arc::new(node));
+                for pod in self.orphans.remove(&node_name).unwrap_or_default() {
+                    if let Some(node_info) = self.snapshot.node_mut(&node_name) {
+                        node_info.add_pod(pod);
+                    }
+                }
+                self.queue.move_all_unschedulable();
+            }
+            Event::Delete(node) => self.node_removed(&name(&node)),
+            Event::Init | Event::InitDone => {}
+        }
+    }
+
+    fn node_removed(&mut self, node: &str) {
+        let pods = self.snapshot.remove_node(node);
+        if !pods.is_empty() {
+            self.orphans.insert(node.to_owned(), pods);
+        }
+    }
+
+    fn namespace_event(&mut self, event: Event<Namespace>) {
+        let name = |n: &Namespace| n.metadata.name.clone().unwrap_or_default();
+        if self.relist("namespaces", &event, name).is_some() {
+            return;
+        }
+        match event {
+            Event::Apply(ns) | Event::InitApply(ns) => {
+                self.snapshot.namespace_labels.insert(name(&ns), ns.metadata.labels.clone().unwrap_or_default());
+            }
+            Event::Delete(ns) => {
+                self.snapshot.namespace_labels.remove(&name(&ns));
+            }
+            Event::Init | Event::InitDone => {}
+        }
+    }
+
+    /// One scheduling attempt; binding goes on in the background.
+    fn schedule(
+        &mut self,
+        queued: QueuedPod,
+        client: &kube::Client,
+        reporter: &Reporter,
+        inputs: &mpsc::Sender<Input>,
+    ) {
+        let info = PodInfo::new(Arc::clone(&queued.pod));
+        let span = tracing::debug_span!("schedule", pod = %format!("{}/{}", info.namespace, info.name));
+        let _entered = span.enter();
+        match cycle::schedule(&self.profile, &self.snapshot, &info, &mut self.next_start) {
+            Ok((placement, _)) => {
+                tracing::debug!(node = placement.node, feasible = placement.feasible, "assumed");
+                self.assumed.insert(info.uid.clone());
+                let mut bound = (*queued.pod).clone();
+                if let Some(spec) = bound.spec.as_mut() {
+                    spec.node_name = Some(placement.node.clone());
+                }
+                self.add_to_node(&placement.node, Arc::new(PodInfo::new(Arc::new(bound))));
+                let (client, inputs, node) = (client.clone(), inputs.clone(), placement.node);
+                tokio::spawn(async move {
+                    let result = bind(&client, &queued.pod, &node).await;
+                    let _ = inputs.send(Input::Bound { pod: queued, node, result }).await;
+                });
+            }
+            Err(error) => {
+                let message = error.to_string();
+                tracing::debug!(%message, "unschedulable");
+                let (reporter, pod) = (reporter.clone(), Arc::clone(&queued.pod));
+                tokio::spawn(async move { reporter.unschedulable(&pod, message).await });
+                self.queue.failed(queued, true, Instant::now());
+            }
+        }
+    }
+
+    fn bound(&mut self, pod: QueuedPod, node: String, result: Result<(), String>, reporter: &Reporter) {
+        let reporter = reporter.clone();
+        match result {
+            Ok(()) => {
+                tokio::spawn(async move { reporter.scheduled(&pod.pod, &node).await });
+            }
+            Err(error) => {
+                tracing::debug!(%error, "binding failed");
+                self.assumed.remove(&pod.uid);
+                self.remove_from_node(&pod.uid);
+                let message = format!("Binding rejected: {error}");
+                let failed = Arc::clone(&pod.pod);
+                tokio::spawn(async move { reporter.unschedulable(&failed, message).await });
+                self.queue.failed(pod, false, Instant::now());
+            }
+        }
+    }
+}
+
+/// POSTs the pod's Binding to `node`.
+async fn bind(client: &kube::Client, pod: &Pod, node: &str) -> Result<(), String> {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let binding = Binding {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(name.clone()),
+            uid: pod.metadata.uid.clone(),
+            ..Default::default()
+        },
+        target: ObjectReference { kind: Some("Node".into()), name: Some(node.to_owned()), ..Default::default() },
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    pods.create_subresource::<_, kube::core::Status>("binding", &name, &PostParams::default(), &binding)
+        .await
+        .map(drop)
+        .map_err(|e| match e {
+            kube::Error::Api(status) => status.message,
+            other => other.to_string(),
+        })
+}
