@@ -33,6 +33,9 @@ impl std::fmt::Display for FitError {
     /// Upstream's message: `0/3 nodes are available: 1 node(s) ..., 2 node(s) ....`
     /// then what preemption said.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.nodes == 0 {
+            return f.write_str("no nodes available to schedule pods");
+        }
         write!(f, "0/{} nodes are available:", self.nodes)?;
         match &self.diagnosis.pre_filter {
             Some(status) => write!(f, " {}.", status.reasons.join(", "))?,

@@ -5,6 +5,7 @@
 //! - `plugins`: one module per upstream plugin;
 //! - `profile`: which plugins run, with which weights;
 //! - `cycle`: one scheduling attempt of one pod over a snapshot;
+//! - `preemption`: DefaultPreemption, choosing victims when nothing fits;
 //! - `queue`: the active, back-off and unschedulable queues;
 //! - `report`: events and the PodScheduled condition;
 //! - `run`: the [`Scheduler`], watching the API server and binding pods.
@@ -12,6 +13,7 @@
 pub mod cycle;
 pub mod framework;
 pub mod plugins;
+pub mod preemption;
 pub mod profile;
 pub mod queue;
 pub mod report;

@@ -19,6 +19,7 @@ pub const REASON_UNSCHEDULABLE: &str = "Unschedulable";
 pub struct Reporter {
     client: kube::Client,
     recorder: Recorder,
+    scheduler_name: String,
 }
 
 impl std::fmt::Debug for Reporter {
@@ -30,7 +31,7 @@ impl std::fmt::Debug for Reporter {
 impl Reporter {
     pub fn new(client: kube::Client, scheduler_name: &str) -> Self {
         let reporter = kube::runtime::events::Reporter { controller: scheduler_name.to_owned(), instance: None };
-        Self { recorder: Recorder::new(client.clone(), reporter), client }
+        Self { recorder: Recorder::new(client.clone(), reporter), client, scheduler_name: scheduler_name.to_owned() }
     }
 
     async fn publish(&self, pod: &Pod, type_: EventType, reason: &str, action: &str, note: String) {
@@ -49,6 +50,38 @@ impl Reporter {
             pod.metadata.name.as_deref().unwrap_or_default()
         );
         self.publish(pod, EventType::Normal, REASON_SCHEDULED, "Binding", note).await;
+    }
+
+    /// Evicts a victim of preemption (DisruptionTarget condition, a Preempted event, delete).
+    pub async fn preempt(&self, victim: &Pod, preemptor: &Pod, node: &str) {
+        let note = format!("Preempted by pod {} on node {node}", preemptor.metadata.uid.as_deref().unwrap_or_default());
+        self.publish(victim, EventType::Normal, "Preempted", "Preempting", note).await;
+        let pods: Api<Pod> =
+            Api::namespaced(self.client.clone(), victim.metadata.namespace.as_deref().unwrap_or_default());
+        let name = victim.metadata.name.as_deref().unwrap_or_default();
+        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let condition = json!({ "status": { "conditions": [{
+            "type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
+            "message": format!("{}: preempting to accommodate a higher priority pod", self.scheduler_name),
+            "lastProbeTime": null, "lastTransitionTime": now,
+        }] } });
+        if let Err(error) = pods.patch_status(name, &PatchParams::default(), &Patch::Strategic(&condition)).await {
+            tracing::debug!(%error, pod = name, "marking a preemption victim failed");
+        }
+        if let Err(error) = pods.delete(name, &Default::default()).await {
+            tracing::debug!(%error, pod = name, "deleting a preemption victim failed");
+        }
+    }
+
+    /// Records the node a preemptor waits for (status.nominatedNodeName).
+    pub async fn nominate(&self, pod: &Pod, node: &str) {
+        let pods: Api<Pod> =
+            Api::namespaced(self.client.clone(), pod.metadata.namespace.as_deref().unwrap_or_default());
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        let patch = json!({ "status": { "nominatedNodeName": node } });
+        if let Err(error) = pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            tracing::debug!(%error, pod = name, "nominating a node failed");
+        }
     }
 
     /// A FailedScheduling event, and PodScheduled=False with the same message

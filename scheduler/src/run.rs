@@ -346,11 +346,32 @@ impl State {
                     let _ = inputs.send(Input::Bound { pod: queued, node, result }).await;
                 });
             }
-            Err(error) => {
+            Err(mut error) => {
+                let preemption = match self.profile.preemption {
+                    true => Some(crate::preemption::preempt(&self.profile, &self.snapshot, &info, &error.diagnosis)),
+                    false => None,
+                };
+                let candidate = match preemption {
+                    Some(Ok(candidate)) => Some(candidate),
+                    Some(Err(message)) => {
+                        error.diagnosis.post_filter_message = Some(message);
+                        None
+                    }
+                    None => None,
+                };
                 let message = error.to_string();
                 tracing::debug!(%message, "unschedulable");
                 let (reporter, pod) = (reporter.clone(), Arc::clone(&queued.pod));
-                tokio::spawn(async move { reporter.unschedulable(&pod, message).await });
+                tokio::spawn(async move {
+                    if let Some(candidate) = candidate {
+                        tracing::debug!(node = candidate.node, victims = candidate.victims.len(), "preempting");
+                        for victim in &candidate.victims {
+                            reporter.preempt(&victim.pod, &pod, &candidate.node).await;
+                        }
+                        reporter.nominate(&pod, &candidate.node).await;
+                    }
+                    reporter.unschedulable(&pod, message).await;
+                });
                 self.queue.failed(queued, true, Instant::now());
             }
         }

@@ -1,0 +1,86 @@
+//! The scheduler on a live API server with simulated nodes: node groups,
+//! taints, waiting for a node, preemption.
+
+mod common;
+
+use common::{Cluster, template};
+use serde_json::json;
+
+#[tokio::test]
+async fn trainer_and_platform_pods_land_on_their_node_groups() {
+    let mut cluster = Cluster::start().await;
+    let platform =
+        cluster.add_nodes("platform", 2, template(json!({ "hs-component": "platform" }), json!([]), "8")).await;
+    let trainer = cluster.add_nodes("trainer", 3, template(json!({ "hs-component": "trainer" }), json!([]), "8")).await;
+    for i in 0..4 {
+        cluster
+            .create_pod(
+                &format!("train-{i}"),
+                json!({ "app": "trainer" }),
+                json!({ "nodeSelector": { "hs-component": "trainer" } }),
+            )
+            .await;
+        let affinity = json!({ "nodeAffinity": { "requiredDuringSchedulingIgnoredDuringExecution": { "nodeSelectorTerms": [
+            { "matchExpressions": [{ "key": "hs-component", "operator": "In", "values": ["platform"] }] }] } } });
+        cluster
+            .create_pod(&format!("platform-{i}"), json!({ "app": "platform" }), json!({ "affinity": affinity }))
+            .await;
+    }
+    for i in 0..4 {
+        let node = cluster.running_on(&format!("train-{i}")).await;
+        assert!(trainer.contains(&node), "trainer pod on {node}");
+        let node = cluster.running_on(&format!("platform-{i}")).await;
+        assert!(platform.contains(&node), "platform pod on {node}");
+    }
+}
+
+#[tokio::test]
+async fn taints_keep_pods_off_unless_tolerated() {
+    let mut cluster = Cluster::start().await;
+    let taint = json!([{ "key": "dedicated", "value": "gpu", "effect": "NoSchedule" }]);
+    cluster.add_nodes("gpu", 2, template(json!({}), taint, "8")).await;
+    cluster.create_pod("plain", json!({}), json!({})).await;
+    assert_eq!(
+        cluster.unschedulable("plain").await,
+        "0/2 nodes are available: 2 node(s) had untolerated taint {dedicated: gpu}. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.."
+    );
+    let toleration = json!([{ "key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule" }]);
+    cluster.create_pod("tolerant", json!({}), json!({ "tolerations": toleration })).await;
+    assert!(cluster.running_on("tolerant").await.starts_with("gpu-"));
+}
+
+#[tokio::test]
+async fn a_pod_waits_until_a_matching_node_appears() {
+    let mut cluster = Cluster::start().await;
+    cluster.add_nodes("cpu", 2, template(json!({}), json!([]), "8")).await;
+    cluster.create_pod("needs-gpu", json!({}), json!({ "nodeSelector": { "accelerator": "gpu" } })).await;
+    assert_eq!(
+        cluster.unschedulable("needs-gpu").await,
+        "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.."
+    );
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(cluster.client.clone(), "default");
+    let failed = events.list(&Default::default()).await.expect("events");
+    assert!(failed.items.iter().any(|e| e.reason.as_deref() == Some("FailedScheduling")
+        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("needs-gpu")));
+    let gpu = cluster.add_nodes("gpu", 1, template(json!({ "accelerator": "gpu" }), json!([]), "8")).await;
+    assert_eq!(cluster.running_on("needs-gpu").await, gpu[0]);
+}
+
+#[tokio::test]
+async fn a_higher_priority_pod_preempts_a_lower_one() {
+    let mut cluster = Cluster::start().await;
+    cluster.add_nodes("small", 1, template(json!({}), json!([]), "2")).await;
+    let classes: kube::Api<k8s_openapi::api::scheduling::v1::PriorityClass> = kube::Api::all(cluster.client.clone());
+    for (name, value) in [("low", 10), ("high", 1000)] {
+        let class = serde_json::from_value(json!({ "metadata": { "name": name }, "value": value })).expect("class");
+        classes.create(&Default::default(), &class).await.expect("create a class");
+    }
+    let asking = |cpu: &str| json!([{ "name": "c", "image": "busybox", "resources": { "requests": { "cpu": cpu } } }]);
+    cluster.create_pod("victim", json!({}), json!({ "priorityClassName": "low", "containers": asking("1500m") })).await;
+    let node = cluster.running_on("victim").await;
+    cluster.create_pod("preemptor", json!({}), json!({ "priorityClassName": "high", "containers": asking("1") })).await;
+    assert_eq!(cluster.running_on("preemptor").await, node);
+    let gone = cluster.pods().get_opt("victim").await.expect("get");
+    assert!(gone.is_none(), "the victim was evicted: {gone:?}");
+}
