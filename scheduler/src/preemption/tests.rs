@@ -7,7 +7,10 @@ use super::*;
 use crate::cycle::schedule;
 use crate::plugins::testing::pod;
 
-fn snapshot_with(nodes: &[(&str, &[(&str, i32, &str)])]) -> Snapshot {
+/// A pod already placed: name, priority, CPU request.
+type Placed<'a> = (&'a str, i32, &'a str);
+
+fn snapshot_with(nodes: &[(&str, &[Placed<'_>])]) -> Snapshot {
     let mut snapshot = Snapshot::default();
     for (name, pods) in nodes {
         let node: Node = serde_json::from_value(json!({
