@@ -53,6 +53,10 @@ pub struct ServerArgs {
     #[arg(long, default_value = "30000-32767")]
     pub service_node_port_range: skiff_apiserver::services::ranges::PortRange,
 
+    /// A KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1): profiles and their plugins.
+    #[arg(long)]
+    pub scheduler_config: Option<PathBuf>,
+
     /// Register this many simulated nodes, whose pods run without processes (for scale tests).
     #[arg(long, default_value_t = 0)]
     pub simulated_nodes: usize,

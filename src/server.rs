@@ -69,7 +69,11 @@ fn certificate_hosts(kubernetes_service_ip: &str) -> Vec<String> {
 fn start_parts(args: &ServerArgs, api: &ApiServer) -> Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut parts = Vec::new();
     if !args.disable_scheduler {
-        let scheduler = Scheduler::new(api.client(), Profile::default_profile());
+        let profiles = match &args.scheduler_config {
+            Some(path) => skiff_scheduler::config::load(path)?,
+            None => vec![Profile::default_profile()],
+        };
+        let scheduler = Scheduler::new(api.client(), profiles);
         parts.push(tokio::spawn(scheduler.run(std::future::pending())));
     }
     if args.simulated_nodes > 0 {

@@ -27,21 +27,24 @@ enum Input {
     Bound { pod: QueuedPod, node: String, result: Result<(), String> },
 }
 
-/// The scheduler: one profile, over a client of the API server.
+/// The scheduler: its profiles (one per scheduler name), over a client of the API server.
 pub struct Scheduler {
     client: kube::Client,
-    profile: Profile,
+    profiles: Vec<Profile>,
 }
 
 impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scheduler").field("profile", &self.profile.scheduler_name).finish_non_exhaustive()
+        let names: Vec<&str> = self.profiles.iter().map(|p| p.scheduler_name.as_str()).collect();
+        f.debug_struct("Scheduler").field("profiles", &names).finish_non_exhaustive()
     }
 }
 
 /// The loop's own state.
 struct State {
-    profile: Profile,
+    profiles: Vec<Profile>,
+    /// Events and conditions, per scheduler name.
+    reporters: HashMap<String, Reporter>,
     snapshot: Snapshot,
     queue: Queue,
     /// Node of every assigned pod the snapshot counts.
@@ -70,8 +73,10 @@ fn node_name(pod: &Pod) -> Option<&str> {
 }
 
 impl Scheduler {
-    pub fn new(client: kube::Client, profile: Profile) -> Self {
-        Self { client, profile }
+    /// A scheduler for `profiles` (at least one; see `config` for reading them from a file).
+    pub fn new(client: kube::Client, profiles: Vec<Profile>) -> Self {
+        let profiles = if profiles.is_empty() { vec![Profile::default_profile()] } else { profiles };
+        Self { client, profiles }
     }
 
     /// Schedules until `shutdown` completes.
@@ -94,9 +99,14 @@ impl Scheduler {
             forward(watch(Api::<Node>::all(self.client.clone()), config.clone(), |e| Input::Node(Box::new(e)))),
             forward(watch(Api::<Namespace>::all(self.client.clone()), config, |e| Input::Namespace(Box::new(e)))),
         ];
-        let reporter = Reporter::new(self.client.clone(), &self.profile.scheduler_name);
+        let reporters = self
+            .profiles
+            .iter()
+            .map(|p| (p.scheduler_name.clone(), Reporter::new(self.client.clone(), &p.scheduler_name)))
+            .collect();
         let mut state = State {
-            profile: self.profile,
+            profiles: self.profiles,
+            reporters,
             snapshot: Snapshot::default(),
             queue: Queue::default(),
             pod_nodes: HashMap::new(),
@@ -109,18 +119,18 @@ impl Scheduler {
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             while let Ok(input) = received.try_recv() {
-                state.apply(input, &reporter);
+                state.apply(input);
             }
             if state.synced.len() == 3
                 && let Some(pod) = state.queue.pop(Instant::now())
             {
-                state.schedule(pod, &self.client, &reporter, &inputs);
+                state.schedule(pod, &self.client, &inputs);
                 continue;
             }
             let wake = state.queue.next_backoff();
             tokio::select! {
                 input = received.recv() => match input {
-                    Some(input) => state.apply(input, &reporter),
+                    Some(input) => state.apply(input),
                     None => break,
                 },
                 _ = sleep_until(wake) => {}
@@ -161,13 +171,28 @@ where
 }
 
 impl State {
-    fn apply(&mut self, input: Input, reporter: &Reporter) {
+    fn apply(&mut self, input: Input) {
         match input {
             Input::Pod(event) => self.pod_event(*event),
             Input::Node(event) => self.node_event(*event),
             Input::Namespace(event) => self.namespace_event(*event),
-            Input::Bound { pod, node, result } => self.bound(pod, node, result, reporter),
+            Input::Bound { pod, node, result } => self.bound(pod, node, result),
         }
+    }
+
+    /// The profile of the scheduler name a pod asks for (`None`: another scheduler's pod).
+    fn profile_index(&self, pod: &Pod) -> Option<usize> {
+        let wanted = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduler_name.as_deref())
+            .unwrap_or(crate::profile::DEFAULT_SCHEDULER_NAME);
+        self.profiles.iter().position(|p| p.scheduler_name == wanted)
+    }
+
+    fn reporter(&self, pod: &Pod) -> Option<Reporter> {
+        let index = self.profile_index(pod)?;
+        self.reporters.get(&self.profiles[index].scheduler_name).cloned()
     }
 
     /// Tracks which objects a relist saw; at its end, forgets the others (deleted meanwhile).
@@ -234,11 +259,10 @@ impl State {
                 }
             }
             None => {
-                let scheduler =
-                    pod.spec.as_ref().and_then(|s| s.scheduler_name.as_deref()).unwrap_or("default-scheduler");
+                let ours = self.profile_index(&pod).is_some();
                 let gated = pod.spec.as_ref().and_then(|s| s.scheduling_gates.as_ref()).is_some_and(|g| !g.is_empty());
                 let deleting = pod.metadata.deletion_timestamp.is_some();
-                if scheduler == self.profile.scheduler_name && !gated && !deleting && !self.assumed.contains(&uid) {
+                if ours && !gated && !deleting && !self.assumed.contains(&uid) {
                     self.queue.add_or_update(pod);
                 } else {
                     self.queue.remove(&uid);
@@ -321,17 +345,15 @@ impl State {
     }
 
     /// One scheduling attempt; binding goes on in the background.
-    fn schedule(
-        &mut self,
-        queued: QueuedPod,
-        client: &kube::Client,
-        reporter: &Reporter,
-        inputs: &mpsc::Sender<Input>,
-    ) {
+    fn schedule(&mut self, queued: QueuedPod, client: &kube::Client, inputs: &mpsc::Sender<Input>) {
+        let (Some(index), Some(reporter)) = (self.profile_index(&queued.pod), self.reporter(&queued.pod)) else {
+            return;
+        };
+        let profile = &self.profiles[index];
         let info = PodInfo::new(Arc::clone(&queued.pod));
         let span = tracing::debug_span!("schedule", pod = %format!("{}/{}", info.namespace, info.name));
         let _entered = span.enter();
-        match cycle::schedule(&self.profile, &self.snapshot, &info, &mut self.next_start) {
+        match cycle::schedule(profile, &self.snapshot, &info, &mut self.next_start) {
             Ok((placement, _)) => {
                 tracing::debug!(node = placement.node, feasible = placement.feasible, "assumed");
                 self.assumed.insert(info.uid.clone());
@@ -347,8 +369,8 @@ impl State {
                 });
             }
             Err(mut error) => {
-                let preemption = match self.profile.preemption {
-                    true => Some(crate::preemption::preempt(&self.profile, &self.snapshot, &info, &error.diagnosis)),
+                let preemption = match profile.preemption {
+                    true => Some(crate::preemption::preempt(profile, &self.snapshot, &info, &error.diagnosis)),
                     false => None,
                 };
                 let candidate = match preemption {
@@ -361,7 +383,7 @@ impl State {
                 };
                 let message = error.to_string();
                 tracing::debug!(%message, "unschedulable");
-                let (reporter, pod) = (reporter.clone(), Arc::clone(&queued.pod));
+                let pod = Arc::clone(&queued.pod);
                 tokio::spawn(async move {
                     if let Some(candidate) = candidate {
                         tracing::debug!(node = candidate.node, victims = candidate.victims.len(), "preempting");
@@ -377,8 +399,8 @@ impl State {
         }
     }
 
-    fn bound(&mut self, pod: QueuedPod, node: String, result: Result<(), String>, reporter: &Reporter) {
-        let reporter = reporter.clone();
+    fn bound(&mut self, pod: QueuedPod, node: String, result: Result<(), String>) {
+        let Some(reporter) = self.reporter(&pod.pod) else { return };
         match result {
             Ok(()) => {
                 tokio::spawn(async move { reporter.scheduled(&pod.pod, &node).await });

@@ -84,3 +84,36 @@ async fn a_higher_priority_pod_preempts_a_lower_one() {
     let gone = cluster.pods().get_opt("victim").await.expect("get");
     assert!(gone.is_none(), "the victim was evicted: {gone:?}");
 }
+
+#[tokio::test]
+async fn each_profile_schedules_its_own_pods() {
+    let config = r#"
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- schedulerName: default-scheduler
+- schedulerName: bin-packing
+  pluginConfig:
+  - name: NodeResourcesFit
+    args:
+      scoringStrategy:
+        type: MostAllocated
+"#;
+    let mut cluster = Cluster::start_with(skiff_scheduler::config::parse(config).expect("configuration")).await;
+    cluster.add_nodes("node", 3, template(json!({}), json!([]), "8")).await;
+    let asking =
+        json!([{ "name": "c", "image": "busybox", "resources": { "requests": { "cpu": "1", "memory": "1Gi" } } }]);
+    let mut nodes = std::collections::BTreeSet::new();
+    for i in 0..4 {
+        let name = format!("packed-{i}");
+        cluster.create_pod(&name, json!({}), json!({ "schedulerName": "bin-packing", "containers": asking })).await;
+        nodes.insert(cluster.running_on(&name).await);
+    }
+    assert_eq!(nodes.len(), 1, "MostAllocated packs the pods onto one node: {nodes:?}");
+    cluster.create_pod("elsewhere", json!({}), json!({ "schedulerName": "someone-else" })).await;
+    cluster.create_pod("marker", json!({}), json!({})).await;
+    cluster.running_on("marker").await;
+    let untouched = cluster.pods().get("elsewhere").await.expect("get");
+    assert!(untouched.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none());
+    assert!(common::scheduled_condition(&untouched).is_none(), "another scheduler's pod is left alone");
+}

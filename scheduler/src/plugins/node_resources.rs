@@ -19,10 +19,18 @@ pub enum ScoringStrategy {
     MostAllocated,
 }
 
-/// NodeResourcesFit, scoring CPU and memory with weight 1 each (upstream's default resources).
-#[derive(Debug, Default)]
+/// NodeResourcesFit: the strategy and the resources it scores with their weights.
+#[derive(Debug)]
 pub struct NodeResourcesFit {
     pub strategy: ScoringStrategy,
+    /// Resources and weights for scoring (upstream's default: cpu and memory, 1 each).
+    pub resources: Vec<(String, i64)>,
+}
+
+impl Default for NodeResourcesFit {
+    fn default() -> Self {
+        Self { strategy: ScoringStrategy::default(), resources: vec![("cpu".into(), 1), ("memory".into(), 1)] }
+    }
 }
 
 /// Each resource the pod asks for that the node lacks, as the reasons upstream gives.
@@ -61,19 +69,24 @@ impl Plugin for NodeResourcesFit {
     }
 
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo, _: &Snapshot) -> i64 {
-        let mut total = 0;
-        for (requested, allocatable) in usage(pod, node) {
-            total += match self.strategy {
-                ScoringStrategy::LeastAllocated if allocatable > 0 && requested <= allocatable => {
+        let (mut total, mut weights) = (0, 0);
+        for (name, weight) in &self.resources {
+            let requested = node.non_zero_requested.get(name) + pod.non_zero_requests.get(name);
+            let allocatable = node.allocatable.get(name);
+            if allocatable == 0 {
+                continue;
+            }
+            let score = match self.strategy {
+                ScoringStrategy::LeastAllocated if requested <= allocatable => {
                     (allocatable - requested) * MAX_NODE_SCORE / allocatable
                 }
-                ScoringStrategy::MostAllocated if allocatable > 0 => {
-                    requested.min(allocatable) * MAX_NODE_SCORE / allocatable
-                }
-                _ => 0,
+                ScoringStrategy::MostAllocated => requested.min(allocatable) * MAX_NODE_SCORE / allocatable,
+                ScoringStrategy::LeastAllocated => 0,
             };
+            total += score * weight;
+            weights += weight;
         }
-        total / 2
+        if weights == 0 { 0 } else { total / weights }
     }
 }
 
@@ -160,7 +173,7 @@ mod tests {
         let p = asking("p", "1", "4Gi");
         // CPU 1/4 used → 75, memory 4/8 → 50: least allocated 62, most allocated 37.
         assert_eq!(NodeResourcesFit::default().score(&state, &p, &n, &snapshot), 62);
-        let most = NodeResourcesFit { strategy: ScoringStrategy::MostAllocated };
+        let most = NodeResourcesFit { strategy: ScoringStrategy::MostAllocated, ..NodeResourcesFit::default() };
         assert_eq!(most.score(&state, &p, &n, &snapshot), 37);
         // Fractions 0.25 and 0.5: deviation 0.125 → 87.
         assert_eq!(NodeResourcesBalancedAllocation.score(&state, &p, &n, &snapshot), 87);

@@ -35,9 +35,14 @@ impl Drop for Cluster {
 impl Cluster {
     /// The API server with the default scheduler running.
     pub async fn start() -> Self {
+        Self::start_with(vec![Profile::default_profile()]).await
+    }
+
+    /// The API server with a scheduler running these profiles.
+    pub async fn start_with(profiles: Vec<Profile>) -> Self {
         let api = ApiServer::start(Arc::new(MemoryBackend::new())).await.expect("start the API server");
         let client = api.client();
-        let scheduler = Scheduler::new(client.clone(), Profile::default_profile());
+        let scheduler = Scheduler::new(client.clone(), profiles);
         let tasks = vec![tokio::spawn(scheduler.run(std::future::pending()))];
         Self { client, tasks }
     }
