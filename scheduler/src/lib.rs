@@ -21,4 +21,4 @@ pub mod queue;
 pub mod report;
 mod run;
 
-pub use run::Scheduler;
+pub use run::{AttemptLog, Scheduler};

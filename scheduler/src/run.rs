@@ -31,6 +31,30 @@ enum Input {
 pub struct Scheduler {
     client: kube::Client,
     profiles: Vec<Profile>,
+    attempts: Option<Arc<AttemptLog>>,
+}
+
+/// How long each scheduling attempt took, and how many pods were bound (for benchmarks).
+#[derive(Debug, Default)]
+pub struct AttemptLog {
+    durations: std::sync::Mutex<Vec<std::time::Duration>>,
+    bound: std::sync::atomic::AtomicUsize,
+}
+
+impl AttemptLog {
+    fn record(&self, took: std::time::Duration) {
+        self.durations.lock().unwrap_or_else(|p| p.into_inner()).push(took);
+    }
+
+    /// The durations recorded so far (the log is emptied).
+    pub fn take(&self) -> Vec<std::time::Duration> {
+        std::mem::take(&mut *self.durations.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Pods bound so far.
+    pub fn bound(&self) -> usize {
+        self.bound.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -42,6 +66,7 @@ impl std::fmt::Debug for Scheduler {
 
 /// The loop's own state.
 struct State {
+    attempts: Option<Arc<AttemptLog>>,
     profiles: Vec<Profile>,
     /// Events and conditions, per scheduler name.
     reporters: HashMap<String, Reporter>,
@@ -76,7 +101,13 @@ impl Scheduler {
     /// A scheduler for `profiles` (at least one; see `config` for reading them from a file).
     pub fn new(client: kube::Client, profiles: Vec<Profile>) -> Self {
         let profiles = if profiles.is_empty() { vec![Profile::default_profile()] } else { profiles };
-        Self { client, profiles }
+        Self { client, profiles, attempts: None }
+    }
+
+    /// Records every attempt's duration in `log`.
+    pub fn with_attempt_log(mut self, log: Arc<AttemptLog>) -> Self {
+        self.attempts = Some(log);
+        self
     }
 
     /// Schedules until `shutdown` completes.
@@ -105,6 +136,7 @@ impl Scheduler {
             .map(|p| (p.scheduler_name.clone(), Reporter::new(self.client.clone(), &p.scheduler_name)))
             .collect();
         let mut state = State {
+            attempts: self.attempts,
             profiles: self.profiles,
             reporters,
             snapshot: Snapshot::default(),
@@ -349,6 +381,7 @@ impl State {
         let (Some(index), Some(reporter)) = (self.profile_index(&queued.pod), self.reporter(&queued.pod)) else {
             return;
         };
+        let started = Instant::now();
         let profile = &self.profiles[index];
         let info = PodInfo::new(Arc::clone(&queued.pod));
         let span = tracing::debug_span!("schedule", pod = %format!("{}/{}", info.namespace, info.name));
@@ -362,6 +395,9 @@ impl State {
                     spec.node_name = Some(placement.node.clone());
                 }
                 self.add_to_node(&placement.node, Arc::new(PodInfo::new(Arc::new(bound))));
+                if let Some(log) = &self.attempts {
+                    log.record(started.elapsed());
+                }
                 let (client, inputs, node) = (client.clone(), inputs.clone(), placement.node);
                 tokio::spawn(async move {
                     let result = bind(&client, &queued.pod, &node).await;
@@ -383,6 +419,9 @@ impl State {
                 };
                 let message = error.to_string();
                 tracing::debug!(%message, "unschedulable");
+                if let Some(log) = &self.attempts {
+                    log.record(started.elapsed());
+                }
                 let pod = Arc::clone(&queued.pod);
                 tokio::spawn(async move {
                     if let Some(candidate) = candidate {
@@ -403,6 +442,9 @@ impl State {
         let Some(reporter) = self.reporter(&pod.pod) else { return };
         match result {
             Ok(()) => {
+                if let Some(log) = &self.attempts {
+                    log.bound.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 tokio::spawn(async move { reporter.scheduled(&pod.pod, &node).await });
             }
             Err(error) => {

@@ -2,6 +2,9 @@
 //! of 100 and 1,000 pods (the latter at resourceVersion 0, from the watch
 //! cache) and CREATE from concurrent clients — with requests/s and p50/p99,
 //! SQLite and etcd side by side, plus cold start to /readyz and idle RSS.
+//! `skiff-bench scheduler`: see scheduler.rs.
+
+mod scheduler;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +39,25 @@ enum Command {
         /// Seconds each measurement runs.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+    },
+    /// Scheduler throughput on scheduler_perf's workloads, in this process.
+    Scheduler {
+        #[arg(long, default_value_t = 5000)]
+        nodes: usize,
+        #[arg(long, default_value_t = 10000)]
+        pods: usize,
+        /// Only workloads whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+        /// Give up on a workload after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Internal: run this one workload here and print its figures as JSON.
+        #[arg(long, hide = true)]
+        child: Option<String>,
+        /// Internal (with --child): the API server as its own process, reached over HTTPS.
+        #[arg(long, hide = true)]
+        separate_api_server: bool,
     },
 }
 
@@ -239,7 +261,18 @@ fn print(sqlite: &Figures, etcd: &Figures, clients: usize) {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let Command::Api { skiff, clients, seconds } = Args::parse().command;
+    let (skiff, clients, seconds) = match Args::parse().command {
+        Command::Api { skiff, clients, seconds } => (skiff, clients, seconds),
+        Command::Scheduler { nodes, pods, only, timeout, child, separate_api_server } => {
+            let timeout = Duration::from_secs(timeout);
+            let placement =
+                if separate_api_server { scheduler::Placement::Separate } else { scheduler::Placement::InProcess };
+            return match child {
+                Some(name) => scheduler::run_child(&name, nodes, pods, timeout, placement).await,
+                None => scheduler::run(nodes, pods, only, timeout).await,
+            };
+        }
+    };
     let skiff = match skiff {
         Some(path) => path,
         None => std::env::current_exe()?.with_file_name("skiff"),
