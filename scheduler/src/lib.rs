@@ -20,5 +20,6 @@ pub mod profile;
 pub mod queue;
 pub mod report;
 mod run;
+mod volumes;
 
 pub use run::{AttemptLog, Scheduler};

@@ -8,6 +8,7 @@ use crate::plugins::node_affinity::NodeAffinity;
 use crate::plugins::node_basics::{NodeName, NodePorts, NodeUnschedulable};
 use crate::plugins::node_resources::{NodeResourcesBalancedAllocation, NodeResourcesFit};
 use crate::plugins::taint_toleration::TaintToleration;
+use crate::plugins::volume_binding::VolumeBinding;
 
 /// The scheduler name pods ask for by default.
 pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";
@@ -52,6 +53,7 @@ impl Profile {
             Arc::clone(&affinity),
             Arc::new(NodePorts),
             Arc::clone(&fit),
+            Arc::new(VolumeBinding),
         ];
         let mut scorers = vec![
             Enabled { plugin: taints, weight: 3 },

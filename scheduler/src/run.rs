@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{Binding, Namespace, Node, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{
+    Binding, Namespace, Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod,
+};
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -15,15 +18,22 @@ use tokio::sync::mpsc;
 
 use crate::cycle;
 use crate::framework::{PodInfo, Snapshot};
+use crate::plugins::volume_binding;
 use crate::profile::Profile;
 use crate::queue::{Queue, QueuedPod};
 use crate::report::Reporter;
+
+/// Kinds the scheduler watches (it schedules once each has been listed).
+const WATCHED_KINDS: usize = 6;
 
 /// What the loop reacts to.
 enum Input {
     Pod(Box<Event<Pod>>),
     Node(Box<Event<Node>>),
     Namespace(Box<Event<Namespace>>),
+    Claim(Box<Event<PersistentVolumeClaim>>),
+    Volume(Box<Event<PersistentVolume>>),
+    Class(Box<Event<StorageClass>>),
     Bound { pod: QueuedPod, node: String, result: Result<(), String> },
 }
 
@@ -128,7 +138,16 @@ impl Scheduler {
         let watches = [
             forward(watch(Api::<Pod>::all(self.client.clone()), config.clone(), |e| Input::Pod(Box::new(e)))),
             forward(watch(Api::<Node>::all(self.client.clone()), config.clone(), |e| Input::Node(Box::new(e)))),
-            forward(watch(Api::<Namespace>::all(self.client.clone()), config, |e| Input::Namespace(Box::new(e)))),
+            forward(watch(Api::<Namespace>::all(self.client.clone()), config.clone(), |e| {
+                Input::Namespace(Box::new(e))
+            })),
+            forward(watch(Api::<PersistentVolumeClaim>::all(self.client.clone()), config.clone(), |e| {
+                Input::Claim(Box::new(e))
+            })),
+            forward(watch(Api::<PersistentVolume>::all(self.client.clone()), config.clone(), |e| {
+                Input::Volume(Box::new(e))
+            })),
+            forward(watch(Api::<StorageClass>::all(self.client.clone()), config, |e| Input::Class(Box::new(e)))),
         ];
         let reporters = self
             .profiles
@@ -153,7 +172,7 @@ impl Scheduler {
             while let Ok(input) = received.try_recv() {
                 state.apply(input);
             }
-            if state.synced.len() == 3
+            if state.synced.len() == WATCHED_KINDS
                 && let Some(pod) = state.queue.pop(Instant::now())
             {
                 state.schedule(pod, &self.client, &inputs);
@@ -208,6 +227,23 @@ impl State {
             Input::Pod(event) => self.pod_event(*event),
             Input::Node(event) => self.node_event(*event),
             Input::Namespace(event) => self.namespace_event(*event),
+            Input::Claim(event) => self.storage_event("claims", *event, |v, c| {
+                let key =
+                    (c.metadata.namespace.clone().unwrap_or_default(), c.metadata.name.clone().unwrap_or_default());
+                (&mut v.claims, key)
+            }),
+            Input::Volume(event) => {
+                if let Event::Apply(pv) = event.as_ref()
+                    && pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref()).is_some()
+                {
+                    self.snapshot.volumes.assumed.remove(pv.metadata.name.as_deref().unwrap_or_default());
+                }
+                self.storage_event("volumes", *event, |v, pv| {
+                    (&mut v.volumes, pv.metadata.name.clone().unwrap_or_default())
+                })
+            }
+            Input::Class(event) => self
+                .storage_event("classes", *event, |v, c| (&mut v.classes, c.metadata.name.clone().unwrap_or_default())),
             Input::Bound { pod, node, result } => self.bound(pod, node, result),
         }
     }
@@ -360,6 +396,36 @@ impl State {
         }
     }
 
+    /// Claims, volumes and classes: kept in the snapshot; a change may let waiting pods fit.
+    fn storage_event<T, K>(
+        &mut self,
+        kind: &'static str,
+        event: Event<T>,
+        slot: impl for<'v> Fn(&'v mut crate::framework::Volumes, &T) -> (&'v mut HashMap<K, Arc<T>>, K),
+    ) where
+        K: std::hash::Hash + Eq + Clone,
+    {
+        let is_init = matches!(event, Event::Init | Event::InitDone);
+        if is_init {
+            if matches!(event, Event::InitDone) {
+                self.synced.insert(kind);
+            }
+            return;
+        }
+        match event {
+            Event::Apply(object) | Event::InitApply(object) => {
+                let (map, key) = slot(&mut self.snapshot.volumes, &object);
+                map.insert(key, Arc::new(object));
+            }
+            Event::Delete(object) => {
+                let (map, key) = slot(&mut self.snapshot.volumes, &object);
+                map.remove(&key);
+            }
+            Event::Init | Event::InitDone => {}
+        }
+        self.queue.move_all_unschedulable();
+    }
+
     fn namespace_event(&mut self, event: Event<Namespace>) {
         let name = |n: &Namespace| n.metadata.name.clone().unwrap_or_default();
         if self.relist("namespaces", &event, name).is_some() {
@@ -394,13 +460,42 @@ impl State {
                 if let Some(spec) = bound.spec.as_mut() {
                     spec.node_name = Some(placement.node.clone());
                 }
+                let waiting = volume_binding::waiting_claims(&self.snapshot, &info);
+                let volumes = match self.snapshot.node(&placement.node) {
+                    Some(node) if !waiting.is_empty() => {
+                        volume_binding::choose(&self.snapshot.volumes, &waiting, node).unwrap_or_default()
+                    }
+                    _ => Vec::new(),
+                };
+                for (claim, volume) in &volumes {
+                    let claim_key = (
+                        claim.metadata.namespace.clone().unwrap_or_default(),
+                        claim.metadata.name.clone().unwrap_or_default(),
+                    );
+                    self.snapshot.volumes.assumed.insert(volume.metadata.name.clone().unwrap_or_default(), claim_key);
+                }
                 self.add_to_node(&placement.node, Arc::new(PodInfo::new(Arc::new(bound))));
                 if let Some(log) = &self.attempts {
                     log.record(started.elapsed());
                 }
                 let (client, inputs, node) = (client.clone(), inputs.clone(), placement.node);
                 tokio::spawn(async move {
-                    let result = bind(&client, &queued.pod, &node).await;
+                    let mut result = Ok(());
+                    for (claim, volume) in &volumes {
+                        if result.is_ok() {
+                            result = crate::volumes::bind(&client, claim, volume).await;
+                        }
+                    }
+                    for claim in
+                        waiting.iter().filter(|c| !volumes.iter().any(|(b, _)| b.metadata.uid == c.metadata.uid))
+                    {
+                        if result.is_ok() {
+                            result = crate::volumes::select_node(&client, claim, &node).await;
+                        }
+                    }
+                    if result.is_ok() {
+                        result = bind(&client, &queued.pod, &node).await;
+                    }
                     let _ = inputs.send(Input::Bound { pod: queued, node, result }).await;
                 });
             }
@@ -451,6 +546,12 @@ impl State {
                 tracing::debug!(%error, "binding failed");
                 self.assumed.remove(&pod.uid);
                 self.remove_from_node(&pod.uid);
+                let info = PodInfo::new(Arc::clone(&pod.pod));
+                let claims: Vec<String> = volume_binding::waiting_claims(&self.snapshot, &info)
+                    .iter()
+                    .filter_map(|c| c.metadata.name.clone())
+                    .collect();
+                self.snapshot.volumes.assumed.retain(|_, (ns, claim)| *ns != info.namespace || !claims.contains(claim));
                 let message = format!("Binding rejected: {error}");
                 let failed = Arc::clone(&pod.pod);
                 tokio::spawn(async move { reporter.unschedulable(&failed, message).await });

@@ -117,3 +117,47 @@ profiles:
     assert!(untouched.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none());
     assert!(common::scheduled_condition(&untouched).is_none(), "another scheduler's pod is left alone");
 }
+
+#[tokio::test]
+async fn a_claim_waiting_for_its_consumer_binds_the_local_volume_of_the_chosen_node() {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    use k8s_openapi::api::storage::v1::StorageClass;
+    let mut cluster = Cluster::start().await;
+    let nodes = cluster.add_nodes("disk", 3, template(json!({}), json!([]), "8")).await;
+    let pp = kube::api::PostParams::default();
+    let class: StorageClass = serde_json::from_value(json!({ "metadata": { "name": "local" },
+        "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "WaitForFirstConsumer" }))
+    .expect("class");
+    kube::Api::<StorageClass>::all(cluster.client.clone()).create(&pp, &class).await.expect("class");
+    let volume: PersistentVolume = serde_json::from_value(json!({ "metadata": { "name": "local-pv" }, "spec": {
+        "capacity": { "storage": "10Gi" }, "accessModes": ["ReadWriteOnce"], "storageClassName": "local",
+        "persistentVolumeReclaimPolicy": "Retain", "local": { "path": "/mnt/disks/1" },
+        "nodeAffinity": { "required": { "nodeSelectorTerms": [{ "matchExpressions": [
+            { "key": "kubernetes.io/hostname", "operator": "In", "values": [nodes[2]] }] }] } } } }))
+    .expect("volume");
+    kube::Api::<PersistentVolume>::all(cluster.client.clone()).create(&pp, &volume).await.expect("volume");
+    let claims = kube::Api::<PersistentVolumeClaim>::namespaced(cluster.client.clone(), "default");
+    let claim: PersistentVolumeClaim = serde_json::from_value(json!({ "metadata": { "name": "data" }, "spec": {
+        "accessModes": ["ReadWriteOnce"], "storageClassName": "local",
+        "resources": { "requests": { "storage": "5Gi" } } } }))
+    .expect("claim");
+    claims.create(&pp, &claim).await.expect("claim");
+    let volumes = json!([{ "name": "data", "persistentVolumeClaim": { "claimName": "data" } }]);
+    cluster.create_pod("db", json!({}), json!({ "volumes": volumes })).await;
+    assert_eq!(cluster.running_on("db").await, nodes[2]);
+    let bound = claims.get("data").await.expect("claim");
+    assert_eq!(bound.spec.and_then(|s| s.volume_name).as_deref(), Some("local-pv"));
+    assert_eq!(bound.status.and_then(|s| s.phase).as_deref(), Some("Bound"));
+    // A second pod for another claim finds no volume left.
+    let other: PersistentVolumeClaim = serde_json::from_value(json!({ "metadata": { "name": "more" }, "spec": {
+        "accessModes": ["ReadWriteOnce"], "storageClassName": "local",
+        "resources": { "requests": { "storage": "5Gi" } } } }))
+    .expect("claim");
+    claims.create(&pp, &other).await.expect("claim");
+    let volumes = json!([{ "name": "data", "persistentVolumeClaim": { "claimName": "more" } }]);
+    cluster.create_pod("db2", json!({}), json!({ "volumes": volumes })).await;
+    assert_eq!(
+        cluster.unschedulable("db2").await,
+        "0/3 nodes are available: 3 node(s) didn't find available persistent volumes to bind. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.."
+    );
+}

@@ -6,12 +6,14 @@ mod node_info;
 pub mod resources;
 pub mod selectors;
 mod status;
+mod volumes;
 
 use std::any::Any;
 use std::collections::HashMap;
 
 pub use node_info::{AffinityTerm, HostPort, NodeInfo, PodInfo, Snapshot, WeightedAffinityTerm};
 pub use status::{Code, Status};
+pub use volumes::Volumes;
 
 /// The highest score a plugin gives a node (before its weight).
 pub const MAX_NODE_SCORE: i64 = 100;

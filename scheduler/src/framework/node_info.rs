@@ -251,6 +251,8 @@ pub struct Snapshot {
     index: HashMap<String, usize>,
     /// Labels of each namespace, for namespaceSelector in affinity terms.
     pub namespace_labels: HashMap<String, Labels>,
+    /// Claims, volumes and storage classes, for VolumeBinding.
+    pub volumes: super::Volumes,
 }
 
 impl Snapshot {

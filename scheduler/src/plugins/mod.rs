@@ -4,6 +4,7 @@ pub mod node_affinity;
 pub mod node_basics;
 pub mod node_resources;
 pub mod taint_toleration;
+pub mod volume_binding;
 
 #[cfg(test)]
 pub(crate) mod testing;
