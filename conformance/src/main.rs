@@ -52,10 +52,11 @@ fn run(args: &Args) -> Result<Vec<(String, Report)>> {
             other => bail!("unknown datastore {other:?} (expected sqlite or etcd)"),
         };
         let endpoint = etcd.as_ref().map(EtcdServer::endpoint);
-        let extra: Vec<&str> = match &endpoint {
-            Some(endpoint) => vec!["--datastore-endpoint", endpoint],
-            None => Vec::new(),
-        };
+        // Two simulated nodes, so that pods are scheduled and run as on a real cluster.
+        let mut extra: Vec<&str> = vec!["--simulated-nodes", "2"];
+        if let Some(endpoint) = &endpoint {
+            extra.extend(["--datastore-endpoint", endpoint]);
+        }
         let cluster = Cluster::start(&skiff, &extra)?;
         eprintln!("skiff server on {datastore} ready at {} after {:?}", cluster.url, cluster.started_in);
         reports.push((datastore.clone(), run_on(&cluster, args, &versions)?));

@@ -43,6 +43,7 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "deployments", run: more::deployments },
     Scenario { name: "pods: expose, delete --wait", run: more::pods_expose_and_delete },
     Scenario { name: "auth can-i, whoami", run: more::auth },
+    Scenario { name: "scheduling (simulated nodes)", run: more::scheduling },
 ];
 
 /// Collapses runs of spaces, as column alignment differs with content.
@@ -197,7 +198,8 @@ fn secrets(c: &Ctx<'_>) -> Outcome {
     has("table", &table, "s1 Opaque 1 ")
 }
 
-const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p1\n  labels:\n    app: demo\nspec:\n  containers:\n  - name: app\n    image: busybox:1.36\n    command: [\"sleep\", \"3600\"]\n";
+/// A pod no node takes (the cluster's simulated nodes lack the label), so it stays Pending.
+const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p1\n  labels:\n    app: demo\nspec:\n  nodeSelector:\n    skiff.dev/nowhere: \"true\"\n  containers:\n  - name: app\n    image: busybox:1.36\n    command: [\"sleep\", \"3600\"]\n";
 
 fn pods_from_yaml(c: &Ctx<'_>) -> Outcome {
     same("create", &c.ok_with(&["create", "-f", "-"], Some(POD))?, "pod/p1 created")?;

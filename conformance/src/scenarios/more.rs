@@ -140,3 +140,32 @@ pub fn auth(c: &Ctx<'_>) -> Outcome {
     }
     Ok(())
 }
+
+pub fn scheduling(c: &Ctx<'_>) -> Outcome {
+    let nodes = squeeze(&c.ok(&["get", "nodes"])?);
+    has("nodes", &nodes, "NAME STATUS ROLES AGE VERSION")?;
+    has("nodes", &nodes, "skiff-sim-0 Ready <none> ")?;
+    has("nodes", &nodes, " v1.33.0+skiff")?;
+    let run = c.ok(&["run", "sched", "--image=busybox:1.36", "--restart=Never", "--", "sleep", "3600"])?;
+    same("run", &run, "pod/sched created")?;
+    let ready = c.ok(&["wait", "--for=condition=Ready", "pod/sched", "--timeout=30s"])?;
+    same("wait", &ready, "pod/sched condition met")?;
+    let wide = squeeze(&c.ok(&["get", "pod", "sched", "-o", "wide"])?);
+    has("wide", &wide, "sched 1/1 Running 0 ")?;
+    has("wide", &wide, " skiff-sim-")?;
+    let described = squeeze(&c.ok(&["describe", "pod", "sched"])?);
+    has("describe", &described, "Normal Scheduled")?;
+    has("describe", &described, &format!("default-scheduler Successfully assigned {}/sched to skiff-sim-", c.ns))?;
+    let stuck = r#"{"spec":{"nodeSelector":{"gpu":"none"}}}"#;
+    c.ok(&["run", "stuck", "--image=busybox:1.36", "--restart=Never", &format!("--overrides={stuck}")])?;
+    let waited = c.ok(&["wait", "--for=condition=PodScheduled=False", "pod/stuck", "--timeout=30s"])?;
+    same("wait unschedulable", &waited, "pod/stuck condition met")?;
+    let described = squeeze(&c.ok(&["describe", "pod", "stuck"])?);
+    has("FailedScheduling", &described, "Warning FailedScheduling")?;
+    has(
+        "FailedScheduling message",
+        &described,
+        "default-scheduler 0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling..",
+    )?;
+    same("delete --wait", &c.ok(&["delete", "pod", "sched", "--wait", "--timeout=30s"])?, "pod \"sched\" deleted")
+}
