@@ -161,3 +161,25 @@ async fn a_claim_waiting_for_its_consumer_binds_the_local_volume_of_the_chosen_n
         "0/3 nodes are available: 3 node(s) didn't find available persistent volumes to bind. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.."
     );
 }
+
+#[tokio::test]
+async fn required_anti_affinity_spreads_replicas_one_per_node() {
+    let mut cluster = Cluster::start().await;
+    let trainer = cluster.add_nodes("trainer", 3, template(json!({ "hs-component": "trainer" }), json!([]), "8")).await;
+    let anti = json!({ "podAntiAffinity": { "requiredDuringSchedulingIgnoredDuringExecution": [
+        { "labelSelector": { "matchLabels": { "app": "trainer" } }, "topologyKey": "kubernetes.io/hostname" }] } });
+    let spec = json!({ "nodeSelector": { "hs-component": "trainer" }, "affinity": anti });
+    let mut nodes = std::collections::BTreeSet::new();
+    for i in 0..3 {
+        let name = format!("replica-{i}");
+        cluster.create_pod(&name, json!({ "app": "trainer" }), spec.clone()).await;
+        nodes.insert(cluster.running_on(&name).await);
+    }
+    assert_eq!(nodes.len(), 3, "one replica per node: {nodes:?}");
+    assert!(nodes.iter().all(|n| trainer.contains(n)));
+    cluster.create_pod("replica-3", json!({ "app": "trainer" }), spec).await;
+    assert_eq!(
+        cluster.unschedulable("replica-3").await,
+        "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.."
+    );
+}

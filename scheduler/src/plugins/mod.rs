@@ -1,5 +1,6 @@
 //! kube-scheduler's plugins, one module each (a few single-field filters share one).
 
+pub mod inter_pod_affinity;
 pub mod node_affinity;
 pub mod node_basics;
 pub mod node_resources;
@@ -13,8 +14,7 @@ use std::sync::Arc;
 
 use crate::framework::Plugin;
 
-/// PodTopologySpread and InterPodAffinity with their default score weights,
-/// in upstream's order (once they exist).
+/// PodTopologySpread and InterPodAffinity with their default score weights, in upstream's order.
 pub fn spreading_plugins() -> Vec<(Arc<dyn Plugin>, i64)> {
-    Vec::new()
+    vec![(Arc::new(inter_pod_affinity::InterPodAffinity::default()), 2)]
 }
