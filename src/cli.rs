@@ -16,6 +16,19 @@ pub struct Cli {
 pub enum Command {
     /// Run the cluster's server: the Kubernetes API over HTTPS.
     Server(ServerArgs),
+    /// Run only the scheduler, against any Kubernetes API server (skiff's or kube-apiserver).
+    Scheduler(SchedulerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// The kubeconfig to reach the API server with (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// A KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1): profiles and their plugins.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! `skiff`: a Kubernetes-compatible control plane in one binary.
 
 mod cli;
+mod scheduler;
 mod server;
 
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
                 runtime.block_on(async {
                     match cli.command {
                         cli::Command::Server(args) => server::run(args).await,
+                        cli::Command::Scheduler(args) => scheduler::run(args).await,
                     }
                 })
             },

@@ -34,6 +34,31 @@ impl Reporter {
         Self { recorder: Recorder::new(client.clone(), reporter), client, scheduler_name: scheduler_name.to_owned() }
     }
 
+    /// An event that is never repeated (Scheduled, Preempted): created directly, without the
+    /// recorder's cache of recent events (which would hold one per pod).
+    async fn publish_once(&self, pod: &Pod, type_: &str, reason: &str, action: &str, note: String) {
+        let reference = pod.object_ref(&());
+        let namespace = reference.namespace.clone().unwrap_or_else(|| "default".into());
+        let now = jiff::Timestamp::now();
+        let event = json!({
+            "apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": { "name": format!("{}.{:x}", reference.name.as_deref().unwrap_or_default(), now.as_nanosecond()),
+                          "namespace": namespace },
+            "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            "reportingController": self.scheduler_name, "reportingInstance": self.scheduler_name,
+            "action": action, "reason": reason, "type": type_, "note": note, "regarding": reference,
+        });
+        let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &namespace);
+        match serde_json::from_value(event) {
+            Ok(event) => {
+                if let Err(error) = events.create(&Default::default(), &event).await {
+                    tracing::debug!(%error, reason, "publishing an event failed");
+                }
+            }
+            Err(error) => tracing::debug!(%error, reason, "building an event failed"),
+        }
+    }
+
     async fn publish(&self, pod: &Pod, type_: EventType, reason: &str, action: &str, note: String) {
         let event =
             Event { type_, reason: reason.to_owned(), note: Some(note), action: action.to_owned(), secondary: None };
@@ -49,13 +74,13 @@ impl Reporter {
             pod.metadata.namespace.as_deref().unwrap_or_default(),
             pod.metadata.name.as_deref().unwrap_or_default()
         );
-        self.publish(pod, EventType::Normal, REASON_SCHEDULED, "Binding", note).await;
+        self.publish_once(pod, "Normal", REASON_SCHEDULED, "Binding", note).await;
     }
 
     /// Evicts a victim of preemption (DisruptionTarget condition, a Preempted event, delete).
     pub async fn preempt(&self, victim: &Pod, preemptor: &Pod, node: &str) {
         let note = format!("Preempted by pod {} on node {node}", preemptor.metadata.uid.as_deref().unwrap_or_default());
-        self.publish(victim, EventType::Normal, "Preempted", "Preempting", note).await;
+        self.publish_once(victim, "Normal", "Preempted", "Preempting", note).await;
         let pods: Api<Pod> =
             Api::namespaced(self.client.clone(), victim.metadata.namespace.as_deref().unwrap_or_default());
         let name = victim.metadata.name.as_deref().unwrap_or_default();
