@@ -183,3 +183,30 @@ async fn required_anti_affinity_spreads_replicas_one_per_node() {
         "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.."
     );
 }
+
+#[tokio::test]
+async fn topology_spread_keeps_zones_within_max_skew() {
+    let mut cluster = Cluster::start().await;
+    let mut zone_of = std::collections::BTreeMap::new();
+    for zone in ["a", "b", "c"] {
+        let labels = json!({ "topology.kubernetes.io/zone": zone });
+        for node in cluster.add_nodes(&format!("zone-{zone}"), 2, template(labels, json!([]), "8")).await {
+            zone_of.insert(node, zone);
+        }
+    }
+    let spread = json!([{ "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": { "matchLabels": { "app": "spread" } } }]);
+    let mut per_zone = std::collections::BTreeMap::new();
+    for i in 0..7 {
+        let name = format!("spread-{i}");
+        cluster.create_pod(&name, json!({ "app": "spread" }), json!({ "topologySpreadConstraints": spread })).await;
+        let node = cluster.running_on(&name).await;
+        *per_zone.entry(zone_of[&node]).or_insert(0) += 1;
+        let (min, max) = (per_zone.values().min().copied().unwrap_or(0), per_zone.values().max().copied().unwrap_or(0));
+        let min = if per_zone.len() < 3 { 0 } else { min };
+        assert!(max - min <= 1, "after {} pods the zones hold {per_zone:?}", i + 1);
+    }
+    let mut counts: Vec<i32> = per_zone.values().copied().collect();
+    counts.sort();
+    assert_eq!(counts, [2, 2, 3], "7 pods over 3 zones with maxSkew 1");
+}

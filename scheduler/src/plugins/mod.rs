@@ -4,6 +4,7 @@ pub mod inter_pod_affinity;
 pub mod node_affinity;
 pub mod node_basics;
 pub mod node_resources;
+pub mod pod_topology_spread;
 pub mod taint_toleration;
 pub mod volume_binding;
 
@@ -16,5 +17,8 @@ use crate::framework::Plugin;
 
 /// PodTopologySpread and InterPodAffinity with their default score weights, in upstream's order.
 pub fn spreading_plugins() -> Vec<(Arc<dyn Plugin>, i64)> {
-    vec![(Arc::new(inter_pod_affinity::InterPodAffinity::default()), 2)]
+    vec![
+        (Arc::new(pod_topology_spread::PodTopologySpread::default()), 2),
+        (Arc::new(inter_pod_affinity::InterPodAffinity::default()), 2),
+    ]
 }
