@@ -108,6 +108,40 @@ pub fn run_filters(
     Status::success()
 }
 
+/// Runs the filters with the pods nominated to the node (by preemption) that
+/// are at least as important as `pod` counted as if they ran there, then
+/// without them (upstream's two passes), so that a preemptor keeps the room it made.
+pub fn filter_with_nominated(
+    profile: &Profile,
+    state: &CycleState,
+    pod: &PodInfo,
+    node: &NodeInfo,
+    snapshot: &Snapshot,
+) -> Status {
+    let nominated: Vec<&std::sync::Arc<PodInfo>> = snapshot
+        .nominated
+        .get(&node.name)
+        .into_iter()
+        .flatten()
+        .filter(|n| n.uid != pod.uid && n.priority() >= pod.priority())
+        .collect();
+    if !nominated.is_empty() {
+        let mut with = node.clone();
+        let mut state = state.clone();
+        for other in nominated {
+            with.add_pod(std::sync::Arc::clone(other));
+            for plugin in &profile.filters {
+                plugin.add_pod(&mut state, pod, other, &with);
+            }
+        }
+        let status = run_filters(profile, &state, pod, &with, snapshot);
+        if !status.is_success() {
+            return status;
+        }
+    }
+    run_filters(profile, state, pod, node, snapshot)
+}
+
 /// Runs the pre-filters; `Err` when one rejects the pod outright.
 pub fn run_pre_filters(
     profile: &Profile,
@@ -150,7 +184,7 @@ pub fn schedule(
     for offset in 0..total {
         let node = &snapshot.nodes[(*next_start + offset) % total];
         evaluated += 1;
-        let status = run_filters(profile, &state, pod, node, snapshot);
+        let status = filter_with_nominated(profile, &state, pod, node, snapshot);
         if status.is_success() {
             feasible.push(node);
             if feasible.len() >= wanted {

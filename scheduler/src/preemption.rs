@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::cycle::{Diagnosis, FitError, run_filters, run_pre_filters};
+use crate::cycle::{Diagnosis, FitError, filter_with_nominated, run_pre_filters};
 use crate::framework::{Code, CycleState, NodeInfo, PodInfo, Snapshot, Status};
 use crate::profile::Profile;
 
@@ -108,7 +108,7 @@ fn victims_on(
             plugin.remove_pod(&mut state, pod, victim, &trial);
         }
     }
-    if !run_filters(profile, &state, pod, &trial, snapshot).is_success() {
+    if !filter_with_nominated(profile, &state, pod, &trial, snapshot).is_success() {
         return None;
     }
     // Reprieve the most important first: higher priority, then the one that started earlier.
@@ -119,7 +119,7 @@ fn victims_on(
         for plugin in &profile.filters {
             plugin.add_pod(&mut state, pod, &candidate, &trial);
         }
-        if !run_filters(profile, &state, pod, &trial, snapshot).is_success() {
+        if !filter_with_nominated(profile, &state, pod, &trial, snapshot).is_success() {
             trial.remove_pod(&candidate.uid);
             for plugin in &profile.filters {
                 plugin.remove_pod(&mut state, pod, &candidate, &trial);

@@ -309,6 +309,12 @@ impl State {
 
     fn pod_applied(&mut self, pod: Arc<Pod>) {
         let uid = uid_of(&pod.metadata);
+        self.unnominate(&uid);
+        let nominated = pod.status.as_ref().and_then(|s| s.nominated_node_name.clone()).filter(|n| !n.is_empty());
+        if let Some(node) = nominated.filter(|_| node_name(&pod).is_none() && pod.metadata.deletion_timestamp.is_none())
+        {
+            self.snapshot.nominated.entry(node).or_default().push(Arc::new(PodInfo::new(Arc::clone(&pod))));
+        }
         match node_name(&pod) {
             Some(_) if is_terminal(&pod) => {
                 self.forget_pod(&uid);
@@ -360,6 +366,15 @@ impl State {
         self.queue.remove(uid);
         self.assumed.remove(uid);
         self.remove_from_node(uid);
+        self.unnominate(uid);
+    }
+
+    /// Drops the pod's nomination (it was bound, changed or deleted).
+    fn unnominate(&mut self, uid: &str) {
+        self.snapshot.nominated.retain(|_, pods| {
+            pods.retain(|p| p.uid != uid);
+            !pods.is_empty()
+        });
     }
 
     fn node_event(&mut self, event: Event<Node>) {

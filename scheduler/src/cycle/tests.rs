@@ -67,3 +67,34 @@ fn large_clusters_filter_a_share_of_their_nodes() {
     assert_eq!(feasible_nodes_to_find(1000, 100), 1000);
     assert_eq!(feasible_nodes_to_find(1000, 1), 100, "never under 100 nodes");
 }
+
+#[test]
+fn a_nominated_pod_keeps_the_room_its_preemption_made() {
+    let snapshot_with = |nominated: bool| {
+        let mut snapshot = snapshot(&[node("only", json!({}), json!([]), "2")]);
+        if nominated {
+            let preemptor = pod(
+                "preemptor",
+                json!({ "priority": 100,
+                "containers": [{ "name": "c", "resources": { "requests": { "cpu": "1500m" } } }] }),
+            );
+            snapshot.nominated.insert("only".into(), vec![Arc::new(preemptor)]);
+        }
+        snapshot
+    };
+    let low = pod(
+        "low",
+        json!({ "priority": 0, "containers": [{ "name": "c", "resources": { "requests": { "cpu": "1" } } }] }),
+    );
+    assert!(schedule(&Profile::default_profile(), &snapshot_with(false), &low, &mut 0).is_ok());
+    let error = schedule(&Profile::default_profile(), &snapshot_with(true), &low, &mut 0).expect_err("reserved");
+    assert_eq!(error.to_string(), "0/1 nodes are available: 1 Insufficient cpu.");
+    let high = pod(
+        "high",
+        json!({ "priority": 1000, "containers": [{ "name": "c", "resources": { "requests": { "cpu": "1" } } }] }),
+    );
+    assert!(
+        schedule(&Profile::default_profile(), &snapshot_with(true), &high, &mut 0).is_ok(),
+        "more important pods may take it"
+    );
+}

@@ -253,6 +253,8 @@ pub struct Snapshot {
     pub namespace_labels: HashMap<String, Labels>,
     /// Claims, volumes and storage classes, for VolumeBinding.
     pub volumes: super::Volumes,
+    /// Pending pods nominated to a node by preemption, by node name.
+    pub nominated: HashMap<String, Vec<Arc<PodInfo>>>,
 }
 
 impl Snapshot {
