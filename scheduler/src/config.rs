@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::framework::Plugin;
 use crate::plugins::node_resources::{NodeResourcesFit, ScoringStrategy};
+use crate::plugins::pod_topology_spread::{self, DO_NOT_SCHEDULE, PodTopologySpread, SCHEDULE_ANYWAY};
 use crate::profile::{Enabled, Profile};
 
 /// Why a configuration cannot be used.
@@ -142,6 +144,11 @@ fn build(spec: ProfileFile) -> Result<Profile, ConfigError> {
         {
             return Ok(Some(Arc::new(fit_with(args)?)));
         }
+        if name == pod_topology_spread::NAME
+            && let Some(args) = args(name)
+        {
+            return Ok(Some(Arc::new(spread_with(args)?)));
+        }
         Ok(defaults
             .filters
             .iter()
@@ -236,6 +243,60 @@ fn fit_with(args: &Value) -> Result<NodeResourcesFit, ConfigError> {
             .collect::<Result<_, ConfigError>>()?;
     }
     Ok(fit)
+}
+
+/// PodTopologySpread from its args: `defaultingType` System (upstream's
+/// defaults) or List (`defaultConstraints`, which may be empty).
+fn spread_with(args: &Value) -> Result<PodTopologySpread, ConfigError> {
+    let bad = |why: String| ConfigError::Args { plugin: pod_topology_spread::NAME.into(), why };
+    let constraints: Vec<TopologySpreadConstraint> = match args.get("defaultConstraints") {
+        Some(list) => serde_json::from_value(list.clone()).map_err(|e| bad(format!("defaultConstraints: {e}")))?,
+        None => Vec::new(),
+    };
+    match args.get("defaultingType").and_then(Value::as_str).unwrap_or("System") {
+        "System" if constraints.is_empty() => return Ok(PodTopologySpread::with_system_defaults()),
+        "System" => {
+            return Err(bad("defaultingType: Invalid value: \"System\": when .defaultConstraints are not empty".into()));
+        }
+        "List" => {}
+        other => {
+            return Err(bad(format!(
+                "defaultingType: Unsupported value: \"{other}\": supported values: \"List\", \"System\""
+            )));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in constraints.iter().enumerate() {
+        let at = |field: &str| format!("defaultConstraints[{i}].{field}");
+        if c.max_skew <= 0 {
+            return Err(bad(format!("{}: Invalid value: {}: must be greater than zero", at("maxSkew"), c.max_skew)));
+        }
+        if c.topology_key.is_empty() {
+            return Err(bad(format!("{}: Required value: can not be empty", at("topologyKey"))));
+        }
+        if c.when_unsatisfiable != DO_NOT_SCHEDULE && c.when_unsatisfiable != SCHEDULE_ANYWAY {
+            return Err(bad(format!(
+                "{}: Unsupported value: \"{}\": supported values: \"{DO_NOT_SCHEDULE}\", \"{SCHEDULE_ANYWAY}\"",
+                at("whenUnsatisfiable"),
+                c.when_unsatisfiable
+            )));
+        }
+        if c.label_selector.is_some() {
+            return Err(bad(format!(
+                "{}: Forbidden: constraint must not define a selector, as they deduced for each pod",
+                at("labelSelector")
+            )));
+        }
+        if !seen.insert((c.topology_key.clone(), c.when_unsatisfiable.clone())) {
+            return Err(bad(format!(
+                "{}: Duplicate value: \"{{{}, {}}}\"",
+                at("{topologyKey, whenUnsatisfiable}"),
+                c.topology_key,
+                c.when_unsatisfiable
+            )));
+        }
+    }
+    Ok(PodTopologySpread { default_constraints: constraints, system_defaulted: false })
 }
 
 #[cfg(test)]

@@ -6,15 +6,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{
-    Binding, Namespace, Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod,
-};
-use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
 use kube::api::{Api, PostParams};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::watcher::Event;
 use tokio::sync::mpsc;
+
+mod watches;
 
 use crate::cycle;
 use crate::framework::{PodInfo, Snapshot};
@@ -22,20 +19,7 @@ use crate::plugins::volume_binding;
 use crate::profile::Profile;
 use crate::queue::{Queue, QueuedPod};
 use crate::report::Reporter;
-
-/// Kinds the scheduler watches (it schedules once each has been listed).
-const WATCHED_KINDS: usize = 6;
-
-/// What the loop reacts to.
-enum Input {
-    Pod(Box<Event<Pod>>),
-    Node(Box<Event<Node>>),
-    Namespace(Box<Event<Namespace>>),
-    Claim(Box<Event<PersistentVolumeClaim>>),
-    Volume(Box<Event<PersistentVolume>>),
-    Class(Box<Event<StorageClass>>),
-    Bound { pod: QueuedPod, node: String, result: Result<(), String> },
-}
+use watches::Input;
 
 /// The scheduler: its profiles (one per scheduler name), over a client of the API server.
 pub struct Scheduler {
@@ -123,32 +107,7 @@ impl Scheduler {
     /// Schedules until `shutdown` completes.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         let (inputs, mut received) = mpsc::channel(1024);
-        let forward = |stream: std::pin::Pin<Box<dyn Stream<Item = Input> + Send>>| {
-            let inputs = inputs.clone();
-            tokio::spawn(async move {
-                let mut stream = stream;
-                while let Some(input) = stream.next().await {
-                    if inputs.send(input).await.is_err() {
-                        return;
-                    }
-                }
-            })
-        };
-        let config = watcher::Config::default();
-        let watches = [
-            forward(watch(Api::<Pod>::all(self.client.clone()), config.clone(), |e| Input::Pod(Box::new(e)))),
-            forward(watch(Api::<Node>::all(self.client.clone()), config.clone(), |e| Input::Node(Box::new(e)))),
-            forward(watch(Api::<Namespace>::all(self.client.clone()), config.clone(), |e| {
-                Input::Namespace(Box::new(e))
-            })),
-            forward(watch(Api::<PersistentVolumeClaim>::all(self.client.clone()), config.clone(), |e| {
-                Input::Claim(Box::new(e))
-            })),
-            forward(watch(Api::<PersistentVolume>::all(self.client.clone()), config.clone(), |e| {
-                Input::Volume(Box::new(e))
-            })),
-            forward(watch(Api::<StorageClass>::all(self.client.clone()), config, |e| Input::Class(Box::new(e)))),
-        ];
+        let watches = watches::spawn(&self.client, &inputs);
         let reporters = self
             .profiles
             .iter()
@@ -172,7 +131,7 @@ impl Scheduler {
             while let Ok(input) = received.try_recv() {
                 state.apply(input);
             }
-            if state.synced.len() == WATCHED_KINDS
+            if state.synced.len() == watches::WATCHED_KINDS
                 && let Some(pod) = state.queue.pop(Instant::now())
             {
                 state.schedule(pod, &self.client, &inputs);
@@ -201,53 +160,7 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// A watch of every object of a kind, retried with back-off, as inputs.
-fn watch<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    wrap: fn(Event<K>) -> Input,
-) -> std::pin::Pin<Box<dyn Stream<Item = Input> + Send>>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-{
-    Box::pin(watcher::watcher(api, config).default_backoff().filter_map(move |event| async move {
-        match event {
-            Ok(event) => Some(wrap(event)),
-            Err(error) => {
-                tracing::debug!(%error, "scheduler watch error (retrying)");
-                None
-            }
-        }
-    }))
-}
-
 impl State {
-    fn apply(&mut self, input: Input) {
-        match input {
-            Input::Pod(event) => self.pod_event(*event),
-            Input::Node(event) => self.node_event(*event),
-            Input::Namespace(event) => self.namespace_event(*event),
-            Input::Claim(event) => self.storage_event("claims", *event, |v, c| {
-                let key =
-                    (c.metadata.namespace.clone().unwrap_or_default(), c.metadata.name.clone().unwrap_or_default());
-                (&mut v.claims, key)
-            }),
-            Input::Volume(event) => {
-                if let Event::Apply(pv) = event.as_ref()
-                    && pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref()).is_some()
-                {
-                    self.snapshot.volumes.assumed.remove(pv.metadata.name.as_deref().unwrap_or_default());
-                }
-                self.storage_event("volumes", *event, |v, pv| {
-                    (&mut v.volumes, pv.metadata.name.clone().unwrap_or_default())
-                })
-            }
-            Input::Class(event) => self
-                .storage_event("classes", *event, |v, c| (&mut v.classes, c.metadata.name.clone().unwrap_or_default())),
-            Input::Bound { pod, node, result } => self.bound(pod, node, result),
-        }
-    }
-
     /// The profile of the scheduler name a pod asks for (`None`: another scheduler's pod).
     fn profile_index(&self, pod: &Pod) -> Option<usize> {
         let wanted = pod
@@ -408,52 +321,6 @@ impl State {
         let pods = self.snapshot.remove_node(node);
         if !pods.is_empty() {
             self.orphans.insert(node.to_owned(), pods);
-        }
-    }
-
-    /// Claims, volumes and classes: kept in the snapshot; a change may let waiting pods fit.
-    fn storage_event<T, K>(
-        &mut self,
-        kind: &'static str,
-        event: Event<T>,
-        slot: impl for<'v> Fn(&'v mut crate::framework::Volumes, &T) -> (&'v mut HashMap<K, Arc<T>>, K),
-    ) where
-        K: std::hash::Hash + Eq + Clone,
-    {
-        let is_init = matches!(event, Event::Init | Event::InitDone);
-        if is_init {
-            if matches!(event, Event::InitDone) {
-                self.synced.insert(kind);
-            }
-            return;
-        }
-        match event {
-            Event::Apply(object) | Event::InitApply(object) => {
-                let (map, key) = slot(&mut self.snapshot.volumes, &object);
-                map.insert(key, Arc::new(object));
-            }
-            Event::Delete(object) => {
-                let (map, key) = slot(&mut self.snapshot.volumes, &object);
-                map.remove(&key);
-            }
-            Event::Init | Event::InitDone => {}
-        }
-        self.queue.move_all_unschedulable();
-    }
-
-    fn namespace_event(&mut self, event: Event<Namespace>) {
-        let name = |n: &Namespace| n.metadata.name.clone().unwrap_or_default();
-        if self.relist("namespaces", &event, name).is_some() {
-            return;
-        }
-        match event {
-            Event::Apply(ns) | Event::InitApply(ns) => {
-                self.snapshot.namespace_labels.insert(name(&ns), ns.metadata.labels.clone().unwrap_or_default());
-            }
-            Event::Delete(ns) => {
-                self.snapshot.namespace_labels.remove(&name(&ns));
-            }
-            Event::Init | Event::InitDone => {}
         }
     }
 

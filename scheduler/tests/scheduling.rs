@@ -4,6 +4,9 @@
 mod common;
 
 use common::{Cluster, template};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{Api, PostParams};
 use serde_json::json;
 
 #[tokio::test]
@@ -209,4 +212,65 @@ async fn topology_spread_keeps_zones_within_max_skew() {
     let mut counts: Vec<i32> = per_zone.values().copied().collect();
     counts.sort();
     assert_eq!(counts, [2, 2, 3], "7 pods over 3 zones with maxSkew 1");
+}
+
+#[tokio::test]
+async fn default_spread_constraints_group_pods_by_their_replica_set_or_service() {
+    let config = r#"
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- pluginConfig:
+  - name: PodTopologySpread
+    args:
+      defaultingType: List
+      defaultConstraints:
+      - maxSkew: 1
+        topologyKey: kubernetes.io/hostname
+        whenUnsatisfiable: DoNotSchedule
+        nodeAffinityPolicy: Ignore
+"#;
+    let mut cluster = Cluster::start_with(skiff_scheduler::config::parse(config).expect("configuration")).await;
+    let nodes = cluster.add_nodes("node", 2, template(json!({}), json!([]), "8")).await;
+    let post = PostParams::default();
+    let sets: Api<ReplicaSet> = Api::namespaced(cluster.client.clone(), "default");
+    let set: ReplicaSet = serde_json::from_value(json!({ "metadata": { "name": "web" }, "spec": {
+        "selector": { "matchLabels": { "app": "web" } },
+        "template": { "metadata": { "labels": { "app": "web" } }, "spec": { "containers": [{ "name": "c", "image": "busybox" }] } } } }))
+    .expect("a replica set");
+    let set = sets.create(&post, &set).await.expect("create the replica set");
+    let services: Api<Service> = Api::namespaced(cluster.client.clone(), "default");
+    let service: Service = serde_json::from_value(
+        json!({ "metadata": { "name": "db" }, "spec": { "selector": { "app": "db" }, "ports": [{ "port": 5432 }] } }),
+    )
+    .expect("a service");
+    services.create(&post, &service).await.expect("create the service");
+
+    // Pods pinned to a node (both nodes stay domains: nodeAffinityPolicy Ignore):
+    // a second one of the same group there would make the skew 2.
+    let pinned = |name: &str, app: &str, node: &str, owned: bool| {
+        let owners = match owned {
+            true => json!([{ "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web",
+                "uid": set.metadata.uid.clone().unwrap_or_default(), "controller": true }]),
+            false => json!([]),
+        };
+        serde_json::from_value::<Pod>(json!({
+            "metadata": { "name": name, "labels": { "app": app }, "ownerReferences": owners },
+            "spec": { "nodeSelector": { "kubernetes.io/hostname": node }, "containers": [{ "name": "c", "image": "busybox" }] },
+        }))
+        .expect("a pod")
+    };
+    let first = &nodes[0];
+    let too_skewed = "0/2 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) didn't match pod topology spread constraints.";
+    for (group, owned) in [("web", true), ("db", false)] {
+        cluster.pods().create(&post, &pinned(&format!("{group}-0"), group, first, owned)).await.expect("create");
+        assert_eq!(cluster.running_on(&format!("{group}-0")).await, *first);
+        cluster.pods().create(&post, &pinned(&format!("{group}-1"), group, first, owned)).await.expect("create");
+        let message = cluster.unschedulable(&format!("{group}-1")).await;
+        assert!(message.starts_with(too_skewed), "{group}: {message}");
+    }
+    // Labelled like them but grouped by neither: no default constraints.
+    cluster.pods().create(&post, &pinned("loner", "cache", first, false)).await.expect("create");
+    cluster.pods().create(&post, &pinned("loner-2", "cache", first, false)).await.expect("create");
+    assert_eq!(cluster.running_on("loner-2").await, *first);
 }

@@ -71,3 +71,45 @@ fn mistakes_are_named() {
     let twice = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n- schedulerName: a\n- schedulerName: a\n";
     assert_eq!(parse(twice).expect_err("duplicate").to_string(), "profiles[1].schedulerName: Duplicate value");
 }
+
+#[test]
+fn pod_topology_spread_defaults_are_the_system_ones_or_a_list() {
+    let system = spread_with(&serde_json::json!({})).expect("no args");
+    assert!(system.system_defaulted);
+    assert_eq!(system.default_constraints.len(), 2);
+    let listed = serde_json::json!({ "defaultingType": "List", "defaultConstraints": [
+        { "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule" }] });
+    let listed = spread_with(&listed).expect("a list");
+    assert!(!listed.system_defaulted);
+    assert_eq!(listed.default_constraints[0].when_unsatisfiable, "DoNotSchedule");
+    let none = spread_with(&serde_json::json!({ "defaultingType": "List" })).expect("an empty list");
+    assert!(none.default_constraints.is_empty());
+
+    let constraint = serde_json::json!({ "maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule" });
+    let cases = [
+        (
+            serde_json::json!({ "defaultConstraints": [constraint.clone()] }),
+            "defaultingType: Invalid value: \"System\": when .defaultConstraints are not empty",
+        ),
+        (
+            serde_json::json!({ "defaultingType": "Sometimes" }),
+            "defaultingType: Unsupported value: \"Sometimes\": supported values: \"List\", \"System\"",
+        ),
+        (
+            serde_json::json!({ "defaultingType": "List", "defaultConstraints": [{ "maxSkew": 0, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule" }] }),
+            "defaultConstraints[0].maxSkew: Invalid value: 0: must be greater than zero",
+        ),
+        (
+            serde_json::json!({ "defaultingType": "List", "defaultConstraints": [{ "maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {} }] }),
+            "defaultConstraints[0].labelSelector: Forbidden: constraint must not define a selector, as they deduced for each pod",
+        ),
+        (
+            serde_json::json!({ "defaultingType": "List", "defaultConstraints": [constraint.clone(), constraint] }),
+            "defaultConstraints[1].{topologyKey, whenUnsatisfiable}: Duplicate value: \"{zone, DoNotSchedule}\"",
+        ),
+    ];
+    for (args, want) in cases {
+        let got = spread_with(&args).expect_err(want).to_string();
+        assert_eq!(got, format!("invalid arguments for plugin PodTopologySpread: {want}"));
+    }
+}

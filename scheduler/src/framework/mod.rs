@@ -3,6 +3,7 @@
 //! and the per-cycle state they share.
 
 mod node_info;
+pub mod owners;
 pub mod resources;
 pub mod selectors;
 mod status;
@@ -12,6 +13,7 @@ use std::any::Any;
 use std::collections::HashMap;
 
 pub use node_info::{AffinityTerm, HostPort, NodeInfo, PodInfo, Snapshot, WeightedAffinityTerm};
+pub use owners::{OwnerSelector, Owners};
 pub use status::{Code, Status};
 pub use volumes::Volumes;
 

@@ -255,6 +255,8 @@ pub struct Snapshot {
     pub volumes: super::Volumes,
     /// Pending pods nominated to a node by preemption, by node name.
     pub nominated: HashMap<String, Vec<Arc<PodInfo>>>,
+    /// Selectors of services and pod owners, for PodTopologySpread's default constraints.
+    pub owners: super::Owners,
 }
 
 impl Snapshot {

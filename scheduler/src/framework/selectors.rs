@@ -25,6 +25,25 @@ pub fn selector_matches(selector: &LabelSelector, labels: &Labels) -> bool {
         })
 }
 
+/// Refuses the selectors upstream cannot convert (unknown operators, values where none belong).
+pub fn validate_selector(selector: &LabelSelector) -> Result<(), String> {
+    for requirement in selector.match_expressions.iter().flatten() {
+        let values = requirement.values.as_deref().unwrap_or_default().len();
+        let valid = match requirement.operator.as_str() {
+            "In" | "NotIn" => values > 0,
+            "Exists" | "DoesNotExist" => values == 0,
+            _ => false,
+        };
+        if !valid {
+            return Err(format!(
+                "invalid label selector requirement {:?} {} with {values} value(s)",
+                requirement.key, requirement.operator
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Whether a selector is the nil-or-empty one that selects nothing in affinity terms.
 pub fn is_empty_selector(selector: Option<&LabelSelector>) -> bool {
     selector.is_none_or(|s| {

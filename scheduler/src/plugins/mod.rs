@@ -18,7 +18,7 @@ use crate::framework::Plugin;
 /// PodTopologySpread and InterPodAffinity with their default score weights, in upstream's order.
 pub fn spreading_plugins() -> Vec<(Arc<dyn Plugin>, i64)> {
     vec![
-        (Arc::new(pod_topology_spread::PodTopologySpread::default()), 2),
+        (Arc::new(pod_topology_spread::PodTopologySpread::with_system_defaults()), 2),
         (Arc::new(inter_pod_affinity::InterPodAffinity::default()), 2),
     ]
 }

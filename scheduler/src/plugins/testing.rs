@@ -25,14 +25,16 @@ pub fn node(name: &str, mut spec: Value) -> NodeInfo {
 }
 
 /// A pod named `name` in `default` with `spec` (a container is added if it has none),
-/// labels from `spec["labels"]`.
+/// labels and owner references from `spec["labels"]` and `spec["ownerReferences"]`.
 pub fn pod(name: &str, mut spec: Value) -> PodInfo {
     let labels = spec.as_object_mut().and_then(|s| s.remove("labels")).unwrap_or_else(|| json!({}));
+    let owners = spec.as_object_mut().and_then(|s| s.remove("ownerReferences")).unwrap_or_else(|| json!([]));
     if spec.get("containers").is_none() {
         spec["containers"] = json!([{ "name": "c", "image": "busybox" }]);
     }
     let pod: Pod = serde_json::from_value(json!({
-        "metadata": { "name": name, "namespace": "default", "uid": format!("uid-{name}"), "labels": labels },
+        "metadata": { "name": name, "namespace": "default", "uid": format!("uid-{name}"), "labels": labels,
+            "ownerReferences": owners },
         "spec": spec,
     }))
     .unwrap_or_else(|e| panic!("pod {name}: {e}"));

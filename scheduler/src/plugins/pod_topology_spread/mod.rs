@@ -10,11 +10,10 @@
 //! `nodeTaintsPolicy` (Ignore by default), make up the domains; with fewer
 //! domains than `minDomains` the global minimum is 0.
 //!
-//! Cluster default constraints (simplification): upstream builds the selector
-//! of the defaults for a pod without constraints from the services, replica
-//! sets and stateful sets that select the pod. The snapshot has none of them,
-//! so here the selector of [`PodTopologySpread::default_constraints`] is the
-//! pod's own labels (a pod without labels gets no default constraints).
+//! Cluster default constraints apply to pods without constraints of their
+//! own; their selector is made of the services selecting the pod and its
+//! controlling replication controller, replica set or stateful set (see
+//! [`crate::framework::Owners`]); a pod grouped by none gets none.
 
 mod filtering;
 mod scoring;
@@ -26,7 +25,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Toleration, TopologySpreadConstraint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
-use crate::framework::selectors::{Labels, selector_matches};
+use crate::framework::selectors::{Labels, selector_matches, validate_selector};
 use crate::framework::{CycleState, NodeInfo, Plugin, PodInfo, Snapshot, Status};
 use crate::plugins::node_affinity::required_matches;
 use crate::plugins::taint_toleration::tolerates;
@@ -69,7 +68,7 @@ pub fn system_default_constraints() -> Vec<TopologySpreadConstraint> {
 /// is upstream's default configuration.
 #[derive(Debug, Clone, Default)]
 pub struct PodTopologySpread {
-    /// Constraints for pods that have none (their selector is the pod's labels; see the module doc).
+    /// Constraints for pods that have none (their selector comes from the pod's services and owner).
     pub default_constraints: Vec<TopologySpreadConstraint>,
     /// Whether the defaults are the system ones: then, when scoring a pod
     /// without constraints, nodes missing a topology key are still scored
@@ -85,16 +84,16 @@ impl PodTopologySpread {
 
     /// The pod's constraints with this `whenUnsatisfiable`, or the defaults
     /// if the pod has none; an invalid selector is an error.
-    fn constraints(&self, pod: &PodInfo, action: &str) -> Result<Vec<Constraint>, String> {
+    fn constraints(&self, pod: &PodInfo, snapshot: &Snapshot, action: &str) -> Result<Vec<Constraint>, String> {
         let own = own_constraints(pod);
         if !own.is_empty() {
             return parse_constraints(own, &pod.labels, action);
         }
         let mut defaults = parse_constraints(&self.default_constraints, &pod.labels, action)?;
-        if defaults.is_empty() || pod.labels.is_empty() {
+        if defaults.is_empty() {
             return Ok(Vec::new());
         }
-        let selector = LabelSelector { match_labels: Some(pod.labels.clone()), match_expressions: None };
+        let Some(selector) = snapshot.owners.default_selector(pod) else { return Ok(Vec::new()) };
         for constraint in &mut defaults {
             constraint.selector = Some(selector.clone());
         }
@@ -183,25 +182,6 @@ fn parse_constraints(
         .collect()
 }
 
-/// Refuses the selectors upstream cannot convert (unknown operators, values where none belong).
-fn validate_selector(selector: &LabelSelector) -> Result<(), String> {
-    for requirement in selector.match_expressions.iter().flatten() {
-        let values = requirement.values.as_deref().unwrap_or_default().len();
-        let valid = match requirement.operator.as_str() {
-            "In" | "NotIn" => values > 0,
-            "Exists" | "DoesNotExist" => values == 0,
-            _ => false,
-        };
-        if !valid {
-            return Err(format!(
-                "invalid label selector requirement {:?} {} with {values} value(s)",
-                requirement.key, requirement.operator
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Whether a node has every constraint's topology key.
 fn has_all_keys(labels: &Labels, constraints: &[Constraint]) -> bool {
     constraints.iter().all(|c| labels.contains_key(&c.topology_key))
@@ -237,7 +217,7 @@ impl Plugin for PodTopologySpread {
     }
 
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> Status {
-        let constraints = match self.constraints(pod, DO_NOT_SCHEDULE) {
+        let constraints = match self.constraints(pod, snapshot, DO_NOT_SCHEDULE) {
             Ok(c) if c.is_empty() => return Status::skip(),
             Ok(c) => c,
             Err(e) => return Status::error(format!("obtaining pod's hard topology spread constraints: {e}")),

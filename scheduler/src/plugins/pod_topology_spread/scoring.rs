@@ -32,7 +32,7 @@ pub(super) fn pre_score(
     if snapshot.nodes.is_empty() {
         return Status::skip();
     }
-    let constraints = match plugin.constraints(pod, SCHEDULE_ANYWAY) {
+    let constraints = match plugin.constraints(pod, snapshot, SCHEDULE_ANYWAY) {
         Ok(c) if c.is_empty() => return Status::skip(),
         Ok(c) => c,
         Err(e) => return Status::error(format!("obtaining pod's soft topology spread constraints: {e}")),

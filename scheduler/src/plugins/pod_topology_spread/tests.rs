@@ -68,6 +68,18 @@ fn cluster(nodes: Vec<(NodeInfo, usize)>) -> Snapshot {
     snapshot
 }
 
+/// The snapshot with a service of the default namespace selecting `foo: ""`
+/// (upstream's tests group the pods for the default constraints this way).
+fn with_foo_service(mut snapshot: Snapshot) -> Snapshot {
+    snapshot.owners.set(crate::framework::OwnerSelector {
+        kind: crate::framework::owners::SERVICE,
+        namespace: "default".into(),
+        name: "foo".into(),
+        selector: Some(serde_json::from_value(json!({ "matchLabels": { "foo": "" } })).expect("selector")),
+    });
+    snapshot
+}
+
 fn place(snapshot: &mut Snapshot, node: &str, p: PodInfo) {
     snapshot.node_mut(node).expect("node").add_pod(Arc::new(p));
 }
@@ -356,8 +368,8 @@ fn pre_filter_skips_pods_without_hard_constraints_and_refuses_bad_selectors() {
 }
 
 #[test]
-fn default_constraints_apply_to_pods_without_their_own_with_the_pods_labels_as_selector() {
-    let snapshot = cluster(vec![(zoned("node-a", "zone1"), 1), (zoned("node-b", "zone2"), 0)]);
+fn default_constraints_apply_to_pods_without_their_own_with_their_services_as_selector() {
+    let snapshot = with_foo_service(cluster(vec![(zoned("node-a", "zone1"), 1), (zoned("node-b", "zone2"), 0)]));
     let hard = TopologySpreadConstraint {
         max_skew: 1,
         topology_key: "zone".into(),
@@ -367,10 +379,10 @@ fn default_constraints_apply_to_pods_without_their_own_with_the_pods_labels_as_s
     let plugin = PodTopologySpread { default_constraints: vec![hard], system_defaulted: false };
     let p = labelled("p", json!({ "foo": "" }));
     assert_eq!(filter_all(&plugin, &p, &snapshot), codes(&[("node-a", U), ("node-b", S)]));
-    let other = labelled("q", json!({ "foo": "x" }));
-    assert!(filter_all(&plugin, &other, &snapshot).iter().all(|(_, c)| *c == S), "foo=x pods: none yet");
-    let unlabelled = pod("u", json!({}));
-    assert!(plugin.pre_filter(&mut CycleState::default(), &unlabelled, &snapshot).is_skip());
+    for ungrouped in [labelled("q", json!({ "foo": "x" })), pod("u", json!({}))] {
+        assert!(plugin.pre_filter(&mut CycleState::default(), &ungrouped, &snapshot).is_skip(), "{}", ungrouped.name);
+    }
+    assert!(plugin.pre_filter(&mut CycleState::default(), &p, &cluster(vec![])).is_skip(), "no service, no owner");
 }
 
 #[test]
@@ -520,7 +532,12 @@ fn scoring_leaves_out_other_namespaces_and_terminating_pods() {
 #[test]
 fn system_defaults_score_zoneless_nodes_by_hostname() {
     // Upstream: nodes without zone, pods matching the pod's selector spread 4/3/2/1.
-    let snapshot = cluster(vec![(host("node-a"), 4), (host("node-b"), 3), (host("node-c"), 2), (host("node-d"), 1)]);
+    let snapshot = with_foo_service(cluster(vec![
+        (host("node-a"), 4),
+        (host("node-b"), 3),
+        (host("node-c"), 2),
+        (host("node-d"), 1),
+    ]));
     let p = labelled("p", json!({ "foo": "" }));
     let all = ["node-a", "node-b", "node-c", "node-d"];
     assert_eq!(scores(&PodTopologySpread::with_system_defaults(), &p, &snapshot, &all), [44, 66, 77, 100]);
@@ -532,7 +549,7 @@ fn system_defaults_score_zoneless_nodes_by_hostname() {
 
 #[test]
 fn pre_score_skips_pods_without_soft_constraints() {
-    let snapshot = cluster(vec![(host("node-a"), 1)]);
+    let snapshot = with_foo_service(cluster(vec![(host("node-a"), 1)]));
     let nodes: Vec<&NodeInfo> = snapshot.nodes.iter().collect();
     let hard_only = incoming(vec![spread(1, LABEL_HOSTNAME, DO_NOT_SCHEDULE, foo_selector())], json!({}));
     let plain = labelled("plain", json!({ "foo": "" }));
