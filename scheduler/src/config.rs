@@ -256,7 +256,9 @@ fn spread_with(args: &Value) -> Result<PodTopologySpread, ConfigError> {
     match args.get("defaultingType").and_then(Value::as_str).unwrap_or("System") {
         "System" if constraints.is_empty() => return Ok(PodTopologySpread::with_system_defaults()),
         "System" => {
-            return Err(bad("defaultingType: Invalid value: \"System\": when .defaultConstraints are not empty".into()));
+            return Err(
+                bad("defaultingType: Invalid value: \"System\": when .defaultConstraints are not empty".into()),
+            );
         }
         "List" => {}
         other => {

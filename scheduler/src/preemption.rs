@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::cycle::{Diagnosis, FitError, filter_with_nominated, run_pre_filters};
+use crate::framework::budgets::split_by_violation;
 use crate::framework::{Code, CycleState, NodeInfo, PodInfo, Snapshot, Status};
 use crate::profile::Profile;
 
@@ -21,6 +22,8 @@ const ENOUGH_CANDIDATES: usize = 100;
 pub struct Candidate {
     pub node: String,
     pub victims: Vec<Arc<PodInfo>>,
+    /// Victims whose eviction goes over a PodDisruptionBudget.
+    pub budget_violations: usize,
 }
 
 fn start_time(pod: &PodInfo) -> Option<String> {
@@ -64,7 +67,9 @@ pub fn preempt(
                 continue;
             }
             match victims_on(profile, &state, pod, node, snapshot) {
-                Some(victims) => candidates.push(Candidate { node: node.name.clone(), victims }),
+                Some((victims, budget_violations)) => {
+                    candidates.push(Candidate { node: node.name.clone(), victims, budget_violations })
+                }
                 None => {
                     statuses.insert(node.name.clone(), Status::unschedulable(NO_VICTIMS));
                 }
@@ -86,15 +91,17 @@ pub fn preempt(
     }
 }
 
-/// The fewest, least important pods of lower priority whose eviction lets the pod fit on the node
-/// (upstream's SelectVictimsOnNode, without PodDisruptionBudgets); `None` if none do.
+/// The fewest, least important pods of lower priority whose eviction lets
+/// the pod fit on the node, sparing first those a PodDisruptionBudget
+/// protects (upstream's SelectVictimsOnNode), and how many of them violate
+/// a budget; `None` if no eviction makes room.
 fn victims_on(
     profile: &Profile,
     state: &CycleState,
     pod: &PodInfo,
     node: &NodeInfo,
     snapshot: &Snapshot,
-) -> Option<Vec<Arc<PodInfo>>> {
+) -> Option<(Vec<Arc<PodInfo>>, usize)> {
     let mut potential: Vec<Arc<PodInfo>> =
         node.pods.iter().filter(|p| p.priority() < pod.priority()).cloned().collect();
     if potential.is_empty() {
@@ -111,10 +118,14 @@ fn victims_on(
     if !filter_with_nominated(profile, &state, pod, &trial, snapshot).is_success() {
         return None;
     }
-    // Reprieve the most important first: higher priority, then the one that started earlier.
+    // Reprieve the most important first: higher priority, then the one that
+    // started earlier; those a budget protects before the others.
     potential.sort_by(|a, b| b.priority().cmp(&a.priority()).then_with(|| start_time(a).cmp(&start_time(b))));
+    let (violating, others) = split_by_violation(potential, snapshot.budgets.values());
+    let violating_count = violating.len();
     let mut victims = Vec::new();
-    for candidate in potential {
+    let mut budget_violations = 0;
+    for (index, candidate) in violating.into_iter().chain(others).enumerate() {
         trial.add_pod(Arc::clone(&candidate));
         for plugin in &profile.filters {
             plugin.add_pod(&mut state, pod, &candidate, &trial);
@@ -124,20 +135,22 @@ fn victims_on(
             for plugin in &profile.filters {
                 plugin.remove_pod(&mut state, pod, &candidate, &trial);
             }
+            budget_violations += usize::from(index < violating_count);
             victims.push(candidate);
         }
     }
-    Some(victims)
+    Some((victims, budget_violations))
 }
 
-/// Upstream's pickOneNodeForPreemption: the lowest highest-victim priority, then the
-/// lowest sum of priorities, then the fewest victims, then the latest-started top victim.
+/// Upstream's pickOneNodeForPreemption: the fewest budget violations, then the
+/// lowest highest-victim priority, then the lowest sum of priorities, then the
+/// fewest victims, then the latest-started top victim.
 fn pick(candidates: Vec<Candidate>) -> Option<Candidate> {
     let key = |c: &Candidate| {
         let highest = c.victims.iter().map(|v| v.priority()).max().unwrap_or(i32::MIN);
         let sum: i64 = c.victims.iter().map(|v| i64::from(v.priority()) + i64::from(i32::MAX) + 1).sum();
         let earliest_top = c.victims.iter().filter(|v| v.priority() == highest).filter_map(|v| start_time(v)).min();
-        (highest, sum, c.victims.len(), std::cmp::Reverse(earliest_top))
+        (c.budget_violations, highest, sum, c.victims.len(), std::cmp::Reverse(earliest_top))
     };
     candidates.into_iter().min_by_key(key)
 }

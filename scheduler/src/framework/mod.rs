@@ -2,6 +2,7 @@
 //! pre-filter, filter, pre-score, score and normalize steps over a snapshot,
 //! and the per-cycle state they share.
 
+pub mod budgets;
 mod node_info;
 pub mod owners;
 pub mod resources;

@@ -257,6 +257,8 @@ pub struct Snapshot {
     pub nominated: HashMap<String, Vec<Arc<PodInfo>>>,
     /// Selectors of services and pod owners, for PodTopologySpread's default constraints.
     pub owners: super::Owners,
+    /// PodDisruptionBudgets by "namespace/name", for preemption.
+    pub budgets: std::collections::BTreeMap<String, super::budgets::DisruptionBudget>,
 }
 
 impl Snapshot {

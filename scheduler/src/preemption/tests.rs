@@ -77,3 +77,57 @@ fn no_victims_and_not_helpful_are_explained_as_upstream() {
         "preemption: not eligible due to preemptionPolicy=Never."
     );
 }
+
+/// A budget for the pods named `names`' label (`protected: "yes"`), allowing no disruption.
+fn protect(snapshot: &mut Snapshot, names: &[&str]) {
+    for node in &mut snapshot.nodes {
+        let pods: Vec<Arc<PodInfo>> = node.pods.drain(..).collect();
+        for p in pods {
+            let labelled = match names.contains(&p.name.as_str()) {
+                true => {
+                    let mut raw = (*p.pod).clone();
+                    raw.metadata.labels = Some([("protected".to_owned(), "yes".to_owned())].into());
+                    Arc::new(PodInfo::new(Arc::new(raw)))
+                }
+                false => p,
+            };
+            node.pods.push(labelled);
+        }
+    }
+    let budget = serde_json::from_value(json!({ "metadata": { "name": "pdb", "namespace": "default" },
+        "spec": { "selector": { "matchLabels": { "protected": "yes" } } }, "status": { "disruptionsAllowed": 0,
+        "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1 } }))
+    .expect("budget");
+    snapshot.budgets.insert("default/pdb".into(), crate::framework::budgets::DisruptionBudget::new(&budget));
+}
+
+#[test]
+fn nodes_whose_victims_a_budget_protects_are_chosen_last() {
+    let mut snapshot = snapshot_with(&[("n1", &[("guarded", 10, "2")]), ("n2", &[("more-important", 50, "2")])]);
+    protect(&mut snapshot, &["guarded"]);
+    let profile = Profile::default_profile();
+    let incoming = preemptor(100, "1");
+    let error = schedule(&profile, &snapshot, &incoming, &mut 0).expect_err("full");
+    let candidate = preempt(&profile, &snapshot, &incoming, &error.diagnosis).expect("a candidate");
+    assert_eq!((candidate.node.as_str(), candidate.budget_violations), ("n2", 0), "no violation beats lower priority");
+}
+
+#[test]
+fn protected_pods_are_spared_first_on_a_node() {
+    // Either pod's eviction makes room; the one the budget protects is reprieved.
+    let mut snapshot = snapshot_with(&[("n1", &[("free", 10, "1"), ("guarded", 10, "1")])]);
+    protect(&mut snapshot, &["guarded"]);
+    let profile = Profile::default_profile();
+    let incoming = preemptor(100, "1");
+    let error = schedule(&profile, &snapshot, &incoming, &mut 0).expect_err("full");
+    let candidate = preempt(&profile, &snapshot, &incoming, &error.diagnosis).expect("a candidate");
+    let victims: Vec<&str> = candidate.victims.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!((victims, candidate.budget_violations), (vec!["free"], 0));
+
+    // When only evicting the protected pod helps, it goes, counted as a violation.
+    let mut snapshot = snapshot_with(&[("n1", &[("guarded", 10, "2")])]);
+    protect(&mut snapshot, &["guarded"]);
+    let error = schedule(&profile, &snapshot, &incoming, &mut 0).expect_err("full");
+    let candidate = preempt(&profile, &snapshot, &incoming, &error.diagnosis).expect("a candidate");
+    assert_eq!((candidate.victims.len(), candidate.budget_violations), (1, 1));
+}

@@ -10,6 +10,7 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{
     Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicationController, Service,
 };
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::api::Api;
@@ -20,11 +21,12 @@ use tokio::task::JoinHandle;
 
 use super::State;
 use crate::framework::OwnerSelector;
+use crate::framework::budgets::DisruptionBudget;
 use crate::framework::owners::{REPLICA_SET, REPLICATION_CONTROLLER, SERVICE, STATEFUL_SET};
 use crate::queue::QueuedPod;
 
 /// Kinds the scheduler watches (it schedules once each has been listed).
-pub(super) const WATCHED_KINDS: usize = 10;
+pub(super) const WATCHED_KINDS: usize = 11;
 
 /// What the loop reacts to.
 pub(super) enum Input {
@@ -36,6 +38,8 @@ pub(super) enum Input {
     Class(Box<Event<StorageClass>>),
     /// Services, replication controllers, replica sets and stateful sets: only their selectors.
     Owner((&'static str, &'static str), Box<Event<OwnerSelector>>),
+    /// PodDisruptionBudgets, for preemption.
+    Budget(Box<Event<PodDisruptionBudget>>),
     Bound {
         pod: QueuedPod,
         node: String,
@@ -71,6 +75,7 @@ pub(super) fn spawn(client: &kube::Client, inputs: &mpsc::Sender<Input>) -> Vec<
         watch(Api::<StatefulSet>::all(client.clone()), &config, |e| {
             owner(e, STATEFUL_SET, |ss| ss.spec.as_ref().map(|s| s.selector.clone()))
         }),
+        watch(Api::<PodDisruptionBudget>::all(client.clone()), &config, |e| Input::Budget(Box::new(e))),
     ];
     debug_assert_eq!(streams.len(), WATCHED_KINDS);
     streams
@@ -158,6 +163,7 @@ impl State {
             Input::Class(event) => self
                 .storage_event("classes", *event, |v, c| (&mut v.classes, c.metadata.name.clone().unwrap_or_default())),
             Input::Owner(kind, event) => self.owner_event(kind, *event),
+            Input::Budget(event) => self.budget_event(*event),
             Input::Bound { pod, node, result } => self.bound(pod, node, result),
         }
     }
@@ -218,6 +224,30 @@ impl State {
         match event {
             Event::InitApply(o) | Event::Apply(o) => self.snapshot.owners.set(o),
             Event::Delete(o) => self.snapshot.owners.remove(kind, &o.namespace, &o.name),
+            Event::Init | Event::InitDone => {}
+        }
+    }
+
+    /// Budgets only weigh on the choice of victims: no pod is retried for them.
+    fn budget_event(&mut self, event: Event<PodDisruptionBudget>) {
+        let key = |b: &PodDisruptionBudget| {
+            format!(
+                "{}/{}",
+                b.metadata.namespace.as_deref().unwrap_or_default(),
+                b.metadata.name.as_deref().unwrap_or_default()
+            )
+        };
+        if let Some(seen) = self.relist("budgets", &event, key) {
+            let seen: HashSet<String> = seen.into_iter().collect();
+            self.snapshot.budgets.retain(|k, _| seen.contains(k));
+        }
+        match event {
+            Event::InitApply(b) | Event::Apply(b) => {
+                self.snapshot.budgets.insert(key(&b), DisruptionBudget::new(&b));
+            }
+            Event::Delete(b) => {
+                self.snapshot.budgets.remove(&key(&b));
+            }
             Event::Init | Event::InitDone => {}
         }
     }
