@@ -8,7 +8,8 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{
-    Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicationController, Service,
+    Container, Namespace, Node, NodeStatus, PersistentVolume, PersistentVolumeClaim, Pod, PodStatus,
+    ReplicationController, Service,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -51,8 +52,8 @@ pub(super) enum Input {
 pub(super) fn spawn(client: &kube::Client, inputs: &mpsc::Sender<Input>) -> Vec<JoinHandle<()>> {
     let config = watcher::Config::default();
     let streams = [
-        watch(Api::<Pod>::all(client.clone()), &config, |e| Input::Pod(Box::new(e))),
-        watch(Api::<Node>::all(client.clone()), &config, |e| Input::Node(Box::new(e))),
+        watch(Api::<Pod>::all(client.clone()), &config, |e| Input::Pod(Box::new(e.modify(slim)))),
+        watch(Api::<Node>::all(client.clone()), &config, |e| Input::Node(Box::new(e.modify(slim_node)))),
         watch(Api::<Namespace>::all(client.clone()), &config, |e| Input::Namespace(Box::new(e))),
         watch(Api::<PersistentVolumeClaim>::all(client.clone()), &config, |e| Input::Claim(Box::new(e))),
         watch(Api::<PersistentVolume>::all(client.clone()), &config, |e| Input::Volume(Box::new(e))),
@@ -91,6 +92,54 @@ pub(super) fn spawn(client: &kube::Client, inputs: &mpsc::Sender<Input>) -> Vec<
             })
         })
         .collect()
+}
+
+/// Drops what no plugin reads from a pod, so that tens of thousands fit in
+/// little memory: managed fields, annotations, most of the status, and the
+/// containers' environment, commands, mounts and probes.
+pub(crate) fn slim(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    pod.metadata.annotations = None;
+    if let Some(spec) = pod.spec.as_mut() {
+        let containers = spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten());
+        for container in containers {
+            *container = Container {
+                name: std::mem::take(&mut container.name),
+                image: container.image.take(),
+                resources: container.resources.take(),
+                ports: container.ports.take(),
+                restart_policy: container.restart_policy.take(),
+                ..Container::default()
+            };
+        }
+        spec.ephemeral_containers = None;
+        if let Some(volumes) = spec.volumes.as_mut() {
+            volumes.retain(|v| v.persistent_volume_claim.is_some());
+        }
+    }
+    if let Some(status) = pod.status.as_mut() {
+        *status = PodStatus {
+            phase: status.phase.take(),
+            conditions: status.conditions.take().map(|c| c.into_iter().filter(|c| c.type_ == "PodScheduled").collect()),
+            nominated_node_name: status.nominated_node_name.take(),
+            start_time: status.start_time.take(),
+            ..PodStatus::default()
+        };
+    }
+}
+
+/// Keeps of a node what the plugins read: name, labels, spec (taints,
+/// unschedulable) and capacity (not its images, conditions or addresses).
+pub(crate) fn slim_node(node: &mut Node) {
+    node.metadata.managed_fields = None;
+    node.metadata.annotations = None;
+    if let Some(status) = node.status.as_mut() {
+        *status = NodeStatus {
+            allocatable: status.allocatable.take(),
+            capacity: status.capacity.take(),
+            ..NodeStatus::default()
+        };
+    }
 }
 
 /// A watch of every object of a kind, retried with back-off, as inputs.
@@ -250,5 +299,45 @@ impl State {
             }
             Event::Init | Event::InitDone => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::PodInfo;
+
+    #[test]
+    fn a_slim_pod_asks_the_same_of_a_node() {
+        let mut pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": "p", "namespace": "default", "labels": { "app": "web" },
+                "annotations": { "kubectl.kubernetes.io/last-applied-configuration": "{...}" } },
+            "spec": {
+                "initContainers": [{ "name": "sidecar", "image": "proxy", "restartPolicy": "Always",
+                    "resources": { "requests": { "cpu": "100m" } }, "ports": [{ "containerPort": 80, "hostPort": 8080 }] }],
+                "containers": [{ "name": "app", "image": "app:v1", "command": ["serve"], "env": [{ "name": "A", "value": "1" }],
+                    "resources": { "requests": { "cpu": "1", "memory": "1Gi" } } }],
+                "overhead": { "cpu": "10m" },
+                "volumes": [{ "name": "data", "persistentVolumeClaim": { "claimName": "data" } },
+                    { "name": "config", "configMap": { "name": "config" } }],
+            },
+            "status": { "phase": "Pending", "nominatedNodeName": "n1", "podIPs": [{ "ip": "10.0.0.1" }],
+                "conditions": [{ "type": "PodScheduled", "status": "False", "reason": "Unschedulable" },
+                    { "type": "Ready", "status": "False" }] },
+        }))
+        .expect("a pod");
+        let before = PodInfo::new(Arc::new(pod.clone()));
+        slim(&mut pod);
+        let after = PodInfo::new(Arc::new(pod.clone()));
+        assert_eq!((&before.requests, &before.non_zero_requests), (&after.requests, &after.non_zero_requests));
+        assert_eq!(before.host_ports(), after.host_ports());
+        assert_eq!(before.labels, after.labels);
+        let spec = pod.spec.as_ref().expect("spec");
+        assert!(spec.containers[0].env.is_none() && spec.containers[0].command.is_none());
+        assert_eq!(spec.volumes.as_ref().map(Vec::len), Some(1), "only claims matter");
+        let status = pod.status.as_ref().expect("status");
+        assert_eq!(status.nominated_node_name.as_deref(), Some("n1"));
+        assert_eq!(status.conditions.as_ref().map(Vec::len), Some(1));
+        assert!(status.pod_ips.is_none() && pod.metadata.annotations.is_none());
     }
 }
