@@ -1,1 +1,23 @@
-//! Reconcilers for the everyday workload kinds (ReplicaSet, Deployment, Job, CronJob, garbage collection, namespaces, ...). Filled by the controllers issue.
+//! kube-controller-manager's controllers as clients of the API server: each
+//! watches its kinds through kube-rs reflectors and reconciles one object at
+//! a time, level-triggered and safe to re-run, writing status, conditions
+//! and events as upstream does. [`ControllerManager`] runs them together.
+
+pub mod clock;
+pub mod events;
+pub mod expectations;
+mod manager;
+pub mod ownership;
+pub mod pods;
+
+pub use clock::{Clock, SystemClock};
+pub use manager::{Context, ControllerManager};
+
+/// Why a reconcile failed (it is retried with back-off).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("API request failed: {0}")]
+    Api(#[from] kube::Error),
+    #[error("{0}")]
+    Invalid(String),
+}

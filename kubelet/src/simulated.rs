@@ -1,16 +1,33 @@
 //! Simulated nodes: registered like real ones (Ready, with capacity, labels
-//! and taints from a template), whose bound pods are reported Running at
-//! once and whose deleted pods are finalized, with no process behind them.
+//! and taints from a template, a Lease renewed every 10 s), whose bound pods
+//! are reported Running at once and whose deleted pods are finalized, with
+//! no process behind them.
+//!
+//! A pod can be told to exit: the annotation [`EXIT_CODE_ANNOTATION`] makes
+//! its containers terminate with that code after [`RUN_SECONDS_ANNOTATION`]
+//! seconds (default 0). With restartPolicy Never, or OnFailure and code 0,
+//! the pod then Succeeds or Fails; otherwise its containers restart (the
+//! restart count grows) and exit again after the same time.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use serde_json::{Value, json};
+
+/// Pod annotation: the exit code of the pod's containers on simulated nodes.
+pub const EXIT_CODE_ANNOTATION: &str = "simulation.skiff.dev/exit-code";
+/// Pod annotation: how long (seconds, fractions allowed) the containers run before exiting.
+pub const RUN_SECONDS_ANNOTATION: &str = "simulation.skiff.dev/run-seconds";
+/// How often simulated nodes renew their Leases (the kubelet's default).
+pub const LEASE_RENEW_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+/// The Lease duration they declare (the kubelet's default).
+pub const LEASE_DURATION_SECONDS: i32 = 40;
 
 /// The kubelet version simulated nodes report.
 pub const KUBELET_VERSION: &str = "v1.33.0+skiff";
@@ -137,10 +154,39 @@ impl SimulatedNodes {
         Ok(())
     }
 
-    /// Registers the nodes, then runs their pods until `shutdown` completes.
+    /// Creates or renews each node's Lease in kube-node-lease (holder: the node).
+    pub async fn renew_leases(&self) {
+        let leases: Api<Lease> = Api::namespaced(self.client.clone(), "kube-node-lease");
+        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        for name in &self.names {
+            let patch = json!({
+                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": { "name": name, "ownerReferences": [] },
+                "spec": { "holderIdentity": name, "leaseDurationSeconds": LEASE_DURATION_SECONDS, "renewTime": now },
+            });
+            let renewed = leases.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await;
+            let result = match renewed {
+                Err(kube::Error::Api(status)) if status.code == 404 => match serde_json::from_value::<Lease>(patch) {
+                    Ok(lease) => leases.create(&PostParams::default(), &lease).await.map(drop),
+                    Err(error) => {
+                        tracing::debug!(%error, "simulated nodes: building a lease failed");
+                        Ok(())
+                    }
+                },
+                other => other.map(drop),
+            };
+            if let Err(error) = result {
+                tracing::debug!(%error, node = name, "simulated nodes: renewing the lease failed");
+            }
+        }
+    }
+
+    /// Registers the nodes, then runs their pods and renews their leases until `shutdown` completes.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), SimulatedError> {
         self.register().await?;
         let ours: Arc<HashSet<String>> = Arc::new(self.names.iter().cloned().collect());
+        let mut renew = tokio::time::interval(LEASE_RENEW_INTERVAL);
+        let mut started: HashSet<String> = HashSet::new();
         let pods: Api<Pod> = Api::all(self.client.clone());
         let mut events = std::pin::pin!(watcher::watcher(pods, watcher::Config::default()).default_backoff());
         let mut shutdown = std::pin::pin!(shutdown);
@@ -148,10 +194,18 @@ impl SimulatedNodes {
         loop {
             let event = tokio::select! {
                 event = events.next() => event,
+                _ = renew.tick() => {
+                    self.renew_leases().await;
+                    continue;
+                }
                 _ = &mut shutdown => return Ok(()),
             };
             let pod = match event {
                 Some(Ok(Event::Apply(pod) | Event::InitApply(pod))) => pod,
+                Some(Ok(Event::Delete(pod))) => {
+                    started.remove(pod.metadata.uid.as_deref().unwrap_or_default());
+                    continue;
+                }
                 Some(Ok(_)) => continue,
                 Some(Err(error)) => {
                     tracing::debug!(%error, "simulated nodes: pod watch error (retrying)");
@@ -165,7 +219,9 @@ impl SimulatedNodes {
             let client = self.client.clone();
             if pod.metadata.deletion_timestamp.is_some() {
                 tokio::spawn(async move { finalize(client, pod).await });
-            } else if pod.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Running") {
+            } else if matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), None | Some("Pending"))
+                && started.insert(pod.metadata.uid.clone().unwrap_or_default())
+            {
                 next_ip += 1;
                 let index = self.names.iter().position(|n| *n == node).unwrap_or(0);
                 let (pod_ip, host_ip) = (simulated_ip(42, next_ip), simulated_ip(44, index));
@@ -184,18 +240,8 @@ fn simulated_ip(second: u8, index: usize) -> String {
 /// Reports a bound pod Running with all its containers ready.
 async fn start(client: kube::Client, pod: Pod, pod_ip: String, host_ip: String) {
     let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let containers: Vec<Value> = pod
-        .spec
-        .iter()
-        .flat_map(|s| s.containers.iter())
-        .map(|c| {
-            json!({
-                "name": c.name, "image": c.image.clone().unwrap_or_default(), "imageID": "",
-                "containerID": format!("simulated://{}", c.name), "ready": true, "started": true,
-                "restartCount": 0, "state": { "running": { "startedAt": now } },
-            })
-        })
-        .collect();
+    let running = containers_status(&pod, 0, json!({ "running": { "startedAt": now } }), None);
+    let containers = &running["status"]["containerStatuses"];
     let condition =
         |type_: &str| json!({ "type": type_, "status": "True", "lastProbeTime": null, "lastTransitionTime": now });
     let status = json!({ "status": {
@@ -209,7 +255,82 @@ async fn start(client: kube::Client, pod: Pod, pod_ip: String, host_ip: String) 
     let name = pod.metadata.name.clone().unwrap_or_default();
     if let Err(error) = pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status)).await {
         tracing::debug!(%error, pod = name, "simulated nodes: reporting a pod Running failed");
+        return;
     }
+    if let Some(exit) = Exit::of(&pod) {
+        exit.run(&pods, &pod).await;
+    }
+}
+
+/// What a pod told to exit does (see the module doc).
+#[derive(Debug, Clone, Copy)]
+struct Exit {
+    code: i32,
+    after: std::time::Duration,
+}
+
+impl Exit {
+    fn of(pod: &Pod) -> Option<Self> {
+        let annotations = pod.metadata.annotations.as_ref()?;
+        let code = annotations.get(EXIT_CODE_ANNOTATION)?.trim().parse().ok()?;
+        let seconds: f64 = annotations.get(RUN_SECONDS_ANNOTATION).and_then(|s| s.trim().parse().ok()).unwrap_or(0.0);
+        let after = std::time::Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or_default();
+        Some(Self { code, after })
+    }
+
+    /// Lets the containers run, then reports them terminated (and restarted, where the policy says so).
+    async fn run(self, pods: &Api<Pod>, pod: &Pod) {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let policy = pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()).unwrap_or("Always");
+        let restarts = policy == "Always" || (policy == "OnFailure" && self.code != 0);
+        let mut restart_count = 0;
+        loop {
+            tokio::time::sleep(self.after).await;
+            let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+            let reason = if self.code == 0 { "Completed" } else { "Error" };
+            let terminated = json!({ "exitCode": self.code, "reason": reason, "startedAt": now, "finishedAt": now });
+            let status = if restarts {
+                restart_count += 1;
+                containers_status(pod, restart_count, json!({ "running": { "startedAt": now } }), Some(&terminated))
+            } else {
+                let phase = if self.code == 0 { "Succeeded" } else { "Failed" };
+                let not_ready = |type_: &str| {
+                    json!({ "type": type_, "status": "False", "reason": "PodCompleted",
+                    "lastProbeTime": null, "lastTransitionTime": now })
+                };
+                let mut status = containers_status(pod, 0, json!({ "terminated": terminated }), None);
+                status["status"]["phase"] = json!(phase);
+                status["status"]["conditions"] = json!([not_ready("Ready"), not_ready("ContainersReady")]);
+                status
+            };
+            if let Err(error) = pods.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&status)).await {
+                tracing::debug!(%error, pod = name, "simulated nodes: reporting an exit failed");
+                return;
+            }
+            if !restarts {
+                return;
+            }
+        }
+    }
+}
+
+/// A status patch setting every container to `state` (with `last` as its last termination).
+fn containers_status(pod: &Pod, restart_count: i32, state: Value, last: Option<&Value>) -> Value {
+    let running = state.get("running").is_some();
+    let containers: Vec<Value> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .map(|c| {
+            json!({
+                "name": c.name, "image": c.image.clone().unwrap_or_default(), "imageID": "",
+                "containerID": format!("simulated://{}", c.name), "ready": running, "started": running,
+                "restartCount": restart_count, "state": state,
+                "lastState": last.map(|t| json!({ "terminated": t })).unwrap_or_else(|| json!({})),
+            })
+        })
+        .collect();
+    json!({ "status": { "containerStatuses": containers } })
 }
 
 /// Completes the deletion of a pod on a simulated node (its containers "stopped" at once).

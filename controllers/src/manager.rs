@@ -1,0 +1,75 @@
+//! Runs the controllers together, as kube-controller-manager does.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use crate::clock::{Clock, SystemClock};
+
+/// What every controller is given: a client of the API server and the clock.
+#[derive(Clone)]
+pub struct Context {
+    pub client: kube::Client,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("clock", &self.clock).finish_non_exhaustive()
+    }
+}
+
+/// Starts a controller; the future runs until it is dropped.
+pub type Start = fn(Context) -> BoxFuture<'static, ()>;
+
+/// The controllers, under kube-controller-manager's names for them.
+pub const CONTROLLERS: &[(&str, Start)] = &[];
+
+/// A set of controllers to run against one API server.
+#[derive(Debug)]
+pub struct ControllerManager {
+    context: Context,
+    enabled: Vec<&'static str>,
+}
+
+impl ControllerManager {
+    /// Every controller, on the system clock.
+    pub fn new(client: kube::Client) -> Self {
+        let context = Context { client, clock: Arc::new(SystemClock) };
+        Self { context, enabled: CONTROLLERS.iter().map(|(name, _)| *name).collect() }
+    }
+
+    /// Reads time from `clock` instead (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.context.clock = clock;
+        self
+    }
+
+    /// Runs only the named controllers (unknown names are ignored).
+    pub fn only(mut self, names: &[&str]) -> Self {
+        self.enabled.retain(|name| names.contains(name));
+        self
+    }
+
+    /// The controllers it runs.
+    pub fn enabled(&self) -> &[&'static str] {
+        &self.enabled
+    }
+
+    /// Runs the controllers until `shutdown` completes.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        let tasks: Vec<_> = CONTROLLERS
+            .iter()
+            .filter(|(name, _)| self.enabled.contains(name))
+            .map(|(name, start)| {
+                let span = tracing::info_span!("controller", name = *name);
+                let future = start(self.context.clone());
+                tokio::spawn(tracing::Instrument::instrument(future, span))
+            })
+            .collect();
+        shutdown.await;
+        for task in tasks {
+            task.abort();
+        }
+    }
+}
