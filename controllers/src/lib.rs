@@ -9,6 +9,7 @@ pub mod expectations;
 mod manager;
 pub mod ownership;
 pub mod pods;
+pub mod replicaset;
 
 pub use clock::{Clock, SystemClock};
 pub use manager::{Context, ControllerManager};

@@ -77,7 +77,13 @@ struct State {
     relisting: HashMap<&'static str, HashSet<String>>,
     /// Kinds whose first list is complete.
     synced: HashSet<&'static str>,
+    /// Bounds the API requests in flight (binds, events, status updates):
+    /// thousands at once would each hold a connection and its buffers.
+    api_slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// At most this many API requests of the scheduler are in flight at once.
+const API_REQUESTS_IN_FLIGHT: usize = 64;
 
 fn uid_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
     meta.uid.clone().unwrap_or_default()
@@ -125,6 +131,7 @@ impl Scheduler {
             next_start: 0,
             relisting: HashMap::new(),
             synced: HashSet::new(),
+            api_slots: Arc::new(tokio::sync::Semaphore::new(API_REQUESTS_IN_FLIGHT)),
         };
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -361,7 +368,9 @@ impl State {
                     log.record(started.elapsed());
                 }
                 let (client, inputs, node) = (client.clone(), inputs.clone(), placement.node);
+                let slots = Arc::clone(&self.api_slots);
                 tokio::spawn(async move {
+                    let _slot = slots.acquire_owned().await;
                     let mut result = Ok(());
                     for (claim, volume) in &volumes {
                         if result.is_ok() {
@@ -400,7 +409,9 @@ impl State {
                     log.record(started.elapsed());
                 }
                 let pod = Arc::clone(&queued.pod);
+                let slots = Arc::clone(&self.api_slots);
                 tokio::spawn(async move {
+                    let _slot = slots.acquire_owned().await;
                     if let Some(candidate) = candidate {
                         tracing::debug!(node = candidate.node, victims = candidate.victims.len(), "preempting");
                         for victim in &candidate.victims {
@@ -422,7 +433,11 @@ impl State {
                 if let Some(log) = &self.attempts {
                     log.bound.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                tokio::spawn(async move { reporter.scheduled(&pod.pod, &node).await });
+                let slots = Arc::clone(&self.api_slots);
+                tokio::spawn(async move {
+                    let _slot = slots.acquire_owned().await;
+                    reporter.scheduled(&pod.pod, &node).await
+                });
             }
             Err(error) => {
                 tracing::debug!(%error, "binding failed");
@@ -436,7 +451,11 @@ impl State {
                 self.snapshot.volumes.assumed.retain(|_, (ns, claim)| *ns != info.namespace || !claims.contains(claim));
                 let message = format!("Binding rejected: {error}");
                 let failed = Arc::clone(&pod.pod);
-                tokio::spawn(async move { reporter.unschedulable(&failed, message).await });
+                let slots = Arc::clone(&self.api_slots);
+                tokio::spawn(async move {
+                    let _slot = slots.acquire_owned().await;
+                    reporter.unschedulable(&failed, message).await
+                });
                 self.queue.failed(pod, false, Instant::now());
             }
         }
