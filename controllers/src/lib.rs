@@ -4,6 +4,7 @@
 //! and events as upstream does. [`ControllerManager`] runs them together.
 
 pub mod clock;
+pub mod deployment;
 pub mod events;
 pub mod expectations;
 mod manager;
