@@ -65,7 +65,7 @@ fn certificate_hosts(kubernetes_service_ip: &str) -> Vec<String> {
     unique
 }
 
-/// Starts the scheduler and the simulated nodes in this process, as clients of the API.
+/// Starts the scheduler, the controllers and the simulated nodes in this process, as clients of the API.
 fn start_parts(args: &ServerArgs, api: &ApiServer) -> Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut parts = Vec::new();
     if !args.disable_scheduler {
@@ -75,6 +75,10 @@ fn start_parts(args: &ServerArgs, api: &ApiServer) -> Result<Vec<tokio::task::Jo
         };
         let scheduler = Scheduler::new(api.client(), profiles);
         parts.push(tokio::spawn(scheduler.run(std::future::pending())));
+    }
+    if !args.disable_controller_manager {
+        let manager = skiff_controllers::ControllerManager::new(api.client());
+        parts.push(tokio::spawn(manager.run(std::future::pending())));
     }
     if args.simulated_nodes > 0 {
         let template = match &args.simulated_node_template {

@@ -2,6 +2,7 @@
 //! Each runs in its own namespace and returns the first difference found.
 
 mod more;
+mod rollouts;
 
 use crate::kubectl::{Kubectl, Run};
 
@@ -44,6 +45,7 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "pods: expose, delete --wait", run: more::pods_expose_and_delete },
     Scenario { name: "auth can-i, whoami", run: more::auth },
     Scenario { name: "scheduling (simulated nodes)", run: more::scheduling },
+    Scenario { name: "rollouts", run: rollouts::rollouts },
 ];
 
 /// Collapses runs of spaces, as column alignment differs with content.

@@ -77,9 +77,11 @@ const DEPLOYMENT_V2: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n 
 pub fn deployments(c: &Ctx<'_>) -> Outcome {
     let created = c.ok(&["create", "deployment", "web", "--image=busybox:1.36", "--replicas=2"])?;
     same("create", &created, "deployment.apps/web created")?;
+    let status = c.ok(&["rollout", "status", "deployment/web", "--timeout=60s"])?;
+    has("rollout status", &status, "deployment \"web\" successfully rolled out")?;
     let table = squeeze(&c.ok(&["get", "deployment", "web"])?);
     has("table", &table, "NAME READY UP-TO-DATE AVAILABLE AGE")?;
-    has("table", &table, "web 0/2 0 0 ")?;
+    has("table", &table, "web 2/2 2 2 ")?;
     let wide = squeeze(&c.ok(&["get", "deployment", "web", "-o", "wide"])?);
     has("wide", &wide, "NAME READY UP-TO-DATE AVAILABLE AGE CONTAINERS IMAGES SELECTOR")?;
     has("wide", &wide, "busybox busybox:1.36 app=web")?;
