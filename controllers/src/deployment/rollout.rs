@@ -83,6 +83,14 @@ pub async fn reconcile_new(shared: &Shared, deployment: &Deployment, sets: &mut 
     scale(shared, deployment, sets, &new.name_any(), target).await
 }
 
+/// The available pods a set can be counted on for: its status, but never
+/// more than its spec (a set just scaled down reports the pods it is
+/// deleting until its controller catches up; counting them would let a
+/// rollout take away more than maxUnavailable).
+fn dependable(set: &ReplicaSet) -> i32 {
+    available(set).min(replicas(set))
+}
+
 /// Shrinks old ReplicaSets as far as maxUnavailable allows, unhealthy pods first.
 pub async fn reconcile_old(shared: &Shared, deployment: &Deployment, sets: &mut Sets) -> Result<bool, Error> {
     let old_pods: i32 = sets.old.iter().map(replicas).sum();
@@ -91,7 +99,7 @@ pub async fn reconcile_old(shared: &Shared, deployment: &Deployment, sets: &mut 
     }
     let all_pods: i32 = sets.all().iter().map(|s| replicas(s)).sum();
     let min_available = desired(deployment) - max_unavailable(deployment);
-    let new_unavailable = sets.new.as_ref().map_or(0, |n| replicas(n) - available(n));
+    let new_unavailable = sets.new.as_ref().map_or(0, |n| replicas(n) - dependable(n));
     let max_scaled_down = all_pods - min_available - new_unavailable;
     if max_scaled_down <= 0 {
         return Ok(false);
@@ -104,7 +112,7 @@ pub async fn reconcile_old(shared: &Shared, deployment: &Deployment, sets: &mut 
         if cleaned >= max_scaled_down {
             break;
         }
-        let unhealthy = replicas(set) - available(set);
+        let unhealthy = replicas(set) - dependable(set);
         if unhealthy <= 0 {
             continue;
         }
@@ -113,7 +121,7 @@ pub async fn reconcile_old(shared: &Shared, deployment: &Deployment, sets: &mut 
         cleaned += down;
     }
     // Then healthy ones, as long as enough stay available.
-    let available_pods: i32 = sets.all().iter().map(|s| available(s)).sum();
+    let available_pods: i32 = sets.all().iter().map(|s| dependable(s)).sum();
     let mut scaled = 0;
     if available_pods > min_available {
         let total = available_pods - min_available;
