@@ -87,21 +87,41 @@ async fn a_replica_set_keeps_its_replicas_adopts_releases_and_reports_them() {
     wait_status(&cluster, "web", 3).await;
     assert!(owned_pods(&cluster, &set).await.iter().all(|p| p.name_any() != victim.name_any()));
 
-    // An orphan with matching labels is adopted (and one pod too many is deleted).
-    let orphan: Pod = serde_json::from_value(json!({ "metadata": { "name": "orphan", "labels": { "app": "web" } },
+    // An orphan that comes to match is adopted; one pod too many is deleted,
+    // not the orphan: its deletion cost is higher.
+    let orphan: Pod =
+        serde_json::from_value(json!({ "metadata": { "name": "orphan", "labels": { "app": "other", "tier": "web" },
+        "annotations": { "controller.kubernetes.io/pod-deletion-cost": "100" } },
         "spec": { "containers": [{ "name": "c", "image": "busybox" }] } }))
-    .expect("a pod");
+        .expect("a pod");
     cluster.api::<Pod>("default").create(&PostParams::default(), &orphan).await.expect("create the orphan");
+    wait_for("the orphan ready", async || {
+        let pod = cluster.api::<Pod>("default").get("orphan").await.ok()?;
+        let ready = pod.status?.conditions?.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+        ready.then_some(())
+    })
+    .await;
+    let matching = json!({ "metadata": { "labels": { "app": "web" } } });
+    cluster
+        .api::<Pod>("default")
+        .patch("orphan", &PatchParams::default(), &Patch::Merge(&matching))
+        .await
+        .expect("relabel");
     let adopted = wait_for("the orphan adopted", async || {
         let pod = cluster.api::<Pod>("default").get("orphan").await.ok()?;
         pod.owner_references().iter().any(|r| r.uid == set.uid().unwrap_or_default()).then_some(pod)
     })
     .await;
     assert_eq!(adopted.owner_references()[0].block_owner_deletion, Some(true));
-    wait_for("back to 3 pods", async || (owned_pods(&cluster, &set).await.len() == 3).then_some(())).await;
+    let kept = wait_for("back to 3 pods", async || {
+        let pods = owned_pods(&cluster, &set).await;
+        (pods.len() == 3).then_some(pods)
+    })
+    .await;
+    assert!(kept.iter().any(|p| p.name_any() == "orphan"), "the costly pod is kept");
 
     // A pod relabelled out of the selector is released and replaced.
-    let kept = owned_pods(&cluster, &set).await.remove(0);
+    let kept = owned_pods(&cluster, &set).await.into_iter().find(|p| p.name_any() != "orphan").expect("a pod");
     let relabel = json!({ "metadata": { "labels": { "app": "elsewhere" } } });
     cluster
         .api::<Pod>("default")
