@@ -46,6 +46,33 @@ impl Clock for FakeClock {
     }
 }
 
+/// A stream that yields whenever `clock` moves differently from real time
+/// by more than `tolerance` (checked every `every`): a [`FakeClock`] being
+/// advanced, or the system clock being stepped. Controllers whose work is
+/// due at clock times (CronJob schedules, deadlines, TTLs) re-check all their
+/// objects on it, since their timed requeues run on real (tokio) time.
+/// A `FakeClock` that stands still drifts too, so under one it also fires
+/// about every `tolerance` (a short periodic re-check in tests).
+pub fn jumps(
+    clock: Arc<dyn Clock>,
+    every: std::time::Duration,
+    tolerance: std::time::Duration,
+) -> impl futures::Stream<Item = ()> + Send + 'static {
+    let tolerance = SignedDuration::try_from(tolerance).unwrap_or(SignedDuration::MAX);
+    let start = (clock.now(), tokio::time::Instant::now());
+    futures::stream::unfold((clock, start), move |(clock, base)| async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let (now, real) = (clock.now(), tokio::time::Instant::now());
+            let real_elapsed = SignedDuration::try_from(real - base.1).unwrap_or(SignedDuration::MAX);
+            let drift = now.duration_since(base.0) - real_elapsed;
+            if drift.abs() > tolerance {
+                return Some(((), (clock, (now, real))));
+            }
+        }
+    })
+}
+
 /// The RFC 3339 form the API uses for timestamps (seconds precision).
 pub fn api_time(at: Timestamp) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
     k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at.round(jiff::Unit::Second).unwrap_or(at))

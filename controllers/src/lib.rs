@@ -4,9 +4,11 @@
 //! and events as upstream does. [`ControllerManager`] runs them together.
 
 pub mod clock;
+pub mod cronjob;
 pub mod deployment;
 pub mod events;
 pub mod expectations;
+pub mod job;
 mod manager;
 pub mod ownership;
 pub mod pods;

@@ -23,8 +23,12 @@ impl std::fmt::Debug for Context {
 pub type Start = fn(Context) -> BoxFuture<'static, ()>;
 
 /// The controllers, under kube-controller-manager's names for them.
-pub const CONTROLLERS: &[(&str, Start)] =
-    &[(crate::replicaset::NAME, crate::replicaset::start), (crate::deployment::NAME, crate::deployment::start)];
+pub const CONTROLLERS: &[(&str, Start)] = &[
+    (crate::replicaset::NAME, crate::replicaset::start),
+    (crate::deployment::NAME, crate::deployment::start),
+    (crate::job::NAME, crate::job::start),
+    (crate::cronjob::NAME, crate::cronjob::start),
+];
 
 /// A set of controllers to run against one API server.
 #[derive(Debug)]
