@@ -6,13 +6,17 @@
 pub mod clock;
 pub mod cronjob;
 pub mod deployment;
+pub mod discovery;
 pub mod events;
 pub mod expectations;
+pub mod garbage_collector;
 pub mod job;
 mod manager;
+pub mod namespace;
 pub mod ownership;
 pub mod pods;
 pub mod replicaset;
+pub mod serviceaccount;
 
 pub use clock::{Clock, SystemClock};
 pub use manager::{Context, ControllerManager};

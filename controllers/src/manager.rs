@@ -28,6 +28,9 @@ pub const CONTROLLERS: &[(&str, Start)] = &[
     (crate::deployment::NAME, crate::deployment::start),
     (crate::job::NAME, crate::job::start),
     (crate::cronjob::NAME, crate::cronjob::start),
+    ("garbage-collector", crate::garbage_collector::start),
+    ("namespace", crate::namespace::start),
+    ("serviceaccount", crate::serviceaccount::start),
 ];
 
 /// A set of controllers to run against one API server.
