@@ -39,7 +39,7 @@ fn later_clock() -> Arc<dyn Clock> {
 
 #[tokio::test]
 async fn deleting_a_namespace_deletes_its_content_then_the_namespace() {
-    let cluster = Cluster::start(&["namespace", "serviceaccount"], 2).await;
+    let cluster = Cluster::start(&["namespace", "serviceaccount", "garbage-collector"], 2).await;
     let namespaces = namespace(&cluster, json!({ "metadata": { "name": "doomed" } })).await;
     content(&cluster, "doomed").await;
     for name in ["web-0", "web-1"] {

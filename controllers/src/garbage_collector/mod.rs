@@ -118,8 +118,9 @@ pub async fn run(client: kube::Client, config: Config) {
         tasks.spawn(orphan_worker(Arc::clone(&shared)));
     }
     let mut monitors = monitors::Monitors::default();
+    let mut failures = 0;
     loop {
-        match ServerResources::discover(&client).await {
+        let wait = match ServerResources::discover(&client).await {
             Ok(resources) => {
                 if let Some(message) = resources.failure_message() {
                     tracing::info!(message, "failed to discover some groups");
@@ -127,10 +128,17 @@ pub async fn run(client: kube::Client, config: Config) {
                 let resources = Arc::new(resources);
                 shared.ops.set_resources(Arc::clone(&resources));
                 monitors.sync(&shared, &resources);
+                failures = 0;
+                config.resync_period
             }
-            Err(error) => tracing::info!(%error, "failed to discover preferred resources"),
-        }
-        tokio::time::sleep(config.resync_period).await;
+            Err(error) => {
+                // Not discovered at all (the API server starting?): try again sooner than a resync.
+                tracing::info!(%error, "failed to discover preferred resources");
+                failures += 1;
+                Duration::from_millis(100).saturating_mul(1 << failures.min(8)).min(config.resync_period)
+            }
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 

@@ -93,11 +93,16 @@ impl Operations {
 
     /// The live object's metadata, `None` if it is gone.
     pub async fn get(&self, item: &Identity) -> Result<Option<ObjectMeta>> {
-        Ok(self.api_for(item)?.get_metadata_opt(&item.name).await?.map(|o| o.metadata))
+        let resource = self.resource(&item.api_version, &item.kind)?;
+        self.get_in(&resource, &item.namespace, &item.name).await
     }
 
-    /// The live metadata of `name` of `resource` (in `namespace` when namespaced).
+    /// The live metadata of `name` of `resource` (in `namespace` when namespaced; a namespaced
+    /// object without a namespace, as a cluster-scoped dependent names one, does not exist).
     pub async fn get_in(&self, resource: &ServedResource, namespace: &str, name: &str) -> Result<Option<ObjectMeta>> {
+        if resource.namespaced && namespace.is_empty() {
+            return Ok(None);
+        }
         Ok(self.api(resource, namespace).get_metadata_opt(name).await?.map(|o| o.metadata))
     }
 
