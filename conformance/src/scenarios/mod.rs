@@ -1,6 +1,7 @@
 //! The scenarios: what a user types, and what upstream prints for it.
 //! Each runs in its own namespace and returns the first difference found.
 
+mod jobs;
 mod more;
 mod rollouts;
 
@@ -46,6 +47,8 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "auth can-i, whoami", run: more::auth },
     Scenario { name: "scheduling (simulated nodes)", run: more::scheduling },
     Scenario { name: "rollouts", run: rollouts::rollouts },
+    Scenario { name: "jobs and cron jobs", run: jobs::jobs },
+    Scenario { name: "cascading deletes", run: jobs::cascades },
 ];
 
 /// Collapses runs of spaces, as column alignment differs with content.
