@@ -12,6 +12,7 @@ use skiff_apiserver::authn::{Authenticator, TokenFile};
 use skiff_apiserver::pki::Pki;
 use skiff_apiserver::services::ServiceNetwork;
 use skiff_apiserver::{ApiServer, serve};
+use skiff_controllers::leader::{LeaderElection, Timings};
 use skiff_kubelet::simulated;
 use skiff_scheduler::Scheduler;
 use skiff_scheduler::profile::Profile;
@@ -65,20 +66,59 @@ fn certificate_hosts(kubernetes_service_ip: &str) -> Vec<String> {
     unique
 }
 
-/// Starts the scheduler, the controllers and the simulated nodes in this process, as clients of the API.
-fn start_parts(args: &ServerArgs, api: &ApiServer) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+/// This server's name in leader elections: the host name and an ID kept in
+/// the data dir (stable across restarts, so a restarted server takes its
+/// leases back at once).
+fn identity(data_dir: &Path) -> Result<String> {
+    let path = data_dir.join("server").join("identity");
+    let id = match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => id.trim().to_owned(),
+        _ => {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            write_private(&path, &id)?;
+            id
+        }
+    };
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    Ok(format!("{}_{id}", host.trim()))
+}
+
+/// Starts the scheduler and the controllers (each only while this server
+/// holds its Lease, as kube-scheduler and kube-controller-manager do) and
+/// the simulated nodes in this process, as clients of the API; they stop
+/// when `stopping` fires (giving their leases up).
+fn start_parts(
+    args: &ServerArgs,
+    api: &ApiServer,
+    identity: &str,
+    stopping: &tokio::sync::watch::Receiver<bool>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut parts = Vec::new();
+    let stopped = |rx: &tokio::sync::watch::Receiver<bool>| {
+        let mut rx = rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
     if !args.disable_scheduler {
         let profiles = match &args.scheduler_config {
             Some(path) => skiff_scheduler::config::load(path)?,
             None => vec![Profile::default_profile()],
         };
-        let scheduler = Scheduler::new(api.client(), profiles);
-        parts.push(tokio::spawn(scheduler.run(std::future::pending())));
+        let client = api.client();
+        let election = LeaderElection::new(client.clone(), "kube-system", "kube-scheduler", identity, Timings::default());
+        let shutdown = stopped(stopping);
+        parts.push(tokio::spawn(async move {
+            let work = || -> futures::future::BoxFuture<'static, ()> {
+                Box::pin(Scheduler::new(client.clone(), profiles.clone()).run(std::future::pending()))
+            };
+            election.run(work, shutdown).await;
+        }));
     }
     if !args.disable_controller_manager {
-        let manager = skiff_controllers::ControllerManager::new(api.client());
-        parts.push(tokio::spawn(manager.run(std::future::pending())));
+        let manager =
+            skiff_controllers::ControllerManager::new(api.client()).with_leader_election(identity, Timings::default());
+        parts.push(tokio::spawn(manager.run(stopped(stopping))));
     }
     if args.simulated_nodes > 0 {
         let template = match &args.simulated_node_template {
@@ -86,8 +126,9 @@ fn start_parts(args: &ServerArgs, api: &ApiServer) -> Result<Vec<tokio::task::Jo
             None => simulated::default_template(),
         };
         let nodes = simulated::SimulatedNodes::new(api.client(), "skiff-sim", args.simulated_nodes, template);
+        let shutdown = stopped(stopping);
         parts.push(tokio::spawn(async move {
-            if let Err(error) = nodes.run(std::future::pending()).await {
+            if let Err(error) = nodes.run(shutdown).await {
                 tracing::error!(%error, "simulated nodes stopped");
             }
         }));
@@ -147,7 +188,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let kubeconfig = args.write_kubeconfig.clone().unwrap_or_else(|| data_dir.join("kubeconfig.yaml"));
     write_private(&kubeconfig, &pki.admin_kubeconfig(&url))?;
 
-    let parts = start_parts(&args, &api)?;
+    let (stop_parts, stopping) = tokio::sync::watch::channel(false);
+    let parts = start_parts(&args, &api, &identity(&data_dir)?, &stopping)?;
 
     let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -161,9 +203,16 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         closing.close();
     };
     println!("skiff server: ready at {url} (datastore {datastore}; kubeconfig {})", kubeconfig.display());
+    // The parts stop first, while the API still answers: they give their leases up.
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_parts.send(true);
+    };
     serve::serve(listener, api.router(), tls, authenticator, shutdown).await;
-    for part in parts {
-        part.abort();
+    for mut part in parts {
+        if tokio::time::timeout(std::time::Duration::from_secs(2), &mut part).await.is_err() {
+            part.abort();
+        }
     }
     drop(api);
     // The last reference: dropping it flushes and closes the datastore.

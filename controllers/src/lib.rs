@@ -11,6 +11,7 @@ pub mod events;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod job;
+pub mod leader;
 mod manager;
 pub mod namespace;
 pub mod ownership;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::clock::{Clock, SystemClock};
+use crate::leader::{AbortOnDrop, LeaderElection, Timings};
 
 /// What every controller is given: a client of the API server and the clock.
 #[derive(Clone)]
@@ -33,18 +34,31 @@ pub const CONTROLLERS: &[(&str, Start)] = &[
     ("serviceaccount", crate::serviceaccount::start),
 ];
 
+/// The Lease in kube-system that controller managers elect their leader with (upstream's name).
+pub const LEASE_NAME: &str = "kube-controller-manager";
+
 /// A set of controllers to run against one API server.
 #[derive(Debug)]
 pub struct ControllerManager {
     context: Context,
     enabled: Vec<&'static str>,
+    election: Option<(String, Timings)>,
 }
+
+
 
 impl ControllerManager {
     /// Every controller, on the system clock.
     pub fn new(client: kube::Client) -> Self {
         let context = Context { client, clock: Arc::new(SystemClock) };
-        Self { context, enabled: CONTROLLERS.iter().map(|(name, _)| *name).collect() }
+        Self { context, enabled: CONTROLLERS.iter().map(|(name, _)| *name).collect(), election: None }
+    }
+
+    /// Runs the controllers only while this manager, named `identity`, holds
+    /// the kube-system/kube-controller-manager Lease.
+    pub fn with_leader_election(mut self, identity: &str, timings: Timings) -> Self {
+        self.election = Some((identity.to_owned(), timings));
+        self
     }
 
     /// Reads time from `clock` instead (tests).
@@ -64,20 +78,34 @@ impl ControllerManager {
         &self.enabled
     }
 
-    /// Runs the controllers until `shutdown` completes.
+    /// Runs the controllers until `shutdown` completes (while leading, with leader election).
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        let tasks: Vec<_> = CONTROLLERS
-            .iter()
-            .filter(|(name, _)| self.enabled.contains(name))
-            .map(|(name, start)| {
-                let span = tracing::info_span!("controller", name = *name);
-                let future = start(self.context.clone());
-                tokio::spawn(tracing::Instrument::instrument(future, span))
+        let starts: Vec<(&'static str, Start)> =
+            CONTROLLERS.iter().filter(|(name, _)| self.enabled.contains(name)).copied().collect();
+        let context = self.context.clone();
+        let work = move || -> BoxFuture<'static, ()> {
+            let tasks: Vec<_> = starts
+                .iter()
+                .map(|(name, start)| {
+                    let span = tracing::info_span!("controller", name = *name);
+                    tokio::spawn(tracing::Instrument::instrument(start(context.clone()), span))
+                })
+                .collect();
+            Box::pin(async move {
+                let _guards: Vec<AbortOnDrop> = tasks.into_iter().map(AbortOnDrop).collect();
+                std::future::pending::<()>().await;
             })
-            .collect();
-        shutdown.await;
-        for task in tasks {
-            task.abort();
+        };
+        match self.election {
+            Some((identity, timings)) => {
+                let election =
+                    LeaderElection::new(self.context.client.clone(), "kube-system", LEASE_NAME, &identity, timings);
+                election.run(work, shutdown).await;
+            }
+            None => {
+                let _running = AbortOnDrop(tokio::spawn(work()));
+                shutdown.await;
+            }
         }
     }
 }
