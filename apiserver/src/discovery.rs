@@ -122,6 +122,11 @@ fn subresource_entry(resource: &Resource, subresource: &str) -> Value {
         entry["group"] = json!("autoscaling");
         entry["version"] = json!("v1");
     }
+    if subresource == "eviction" {
+        // kubectl drain evicts only where discovery names the Eviction's group and version.
+        entry["group"] = json!("policy");
+        entry["version"] = json!("v1");
+    }
     entry
 }
 

@@ -32,6 +32,10 @@ pub const CONTROLLERS: &[(&str, Start)] = &[
     ("garbage-collector", crate::garbage_collector::start),
     ("namespace", crate::namespace::start),
     ("serviceaccount", crate::serviceaccount::start),
+    ("endpoint", crate::endpoints::start),
+    ("endpointslice", crate::endpointslice::start),
+    ("node-lifecycle", crate::node_lifecycle::start),
+    ("disruption", crate::disruption::start),
 ];
 
 /// The Lease in kube-system that controller managers elect their leader with (upstream's name).

@@ -15,15 +15,26 @@ use crate::storage::revision_of;
 use crate::strategy::grace_period_seconds;
 
 /// The parts of DeleteOptions (body or query) the server honours.
-#[derive(Debug, Default)]
-struct DeleteOptions {
+#[derive(Debug, Default, Clone)]
+pub(super) struct DeleteOptions {
     grace_period_seconds: Option<i64>,
     propagation_policy: Option<String>,
-    uid: Option<String>,
-    resource_version: Option<String>,
+    pub(super) uid: Option<String>,
+    pub(super) resource_version: Option<String>,
 }
 
 impl DeleteOptions {
+    /// The options of a DeleteOptions object (as an Eviction carries them).
+    pub(super) fn from_value(options: &Value) -> Self {
+        let text = |pointer: &str| options.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
+        Self {
+            grace_period_seconds: options.get("gracePeriodSeconds").and_then(Value::as_i64),
+            propagation_policy: text("/propagationPolicy"),
+            uid: text("/preconditions/uid"),
+            resource_version: text("/preconditions/resourceVersion"),
+        }
+    }
+
     fn from_request(request: &Request) -> ApiResult<Self> {
         let body: Value = if request.body.is_empty() { json!({}) } else { request.body_value()? };
         let query_grace = match request.query.get("gracePeriodSeconds") {
@@ -60,7 +71,7 @@ pub async fn delete(state: &ApiState, request: &Request) -> ApiResult<Response> 
 }
 
 /// Deletes or marks one object; returns the response status and body.
-async fn delete_one(
+pub(super) async fn delete_one(
     state: &ApiState,
     resource: &Resource,
     namespace: Option<&str>,

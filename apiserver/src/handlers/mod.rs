@@ -4,6 +4,7 @@
 mod as_table;
 mod binding;
 mod delete;
+mod eviction;
 mod field_validation;
 mod read;
 mod reviews;
@@ -183,6 +184,12 @@ async fn dispatch(
                 _ => Err(ApiError::method_not_allowed()),
             };
         }
+        if request.target.subresource.as_deref() == Some("eviction") && request.target.resource.plural == "pods" {
+            return match method {
+                Method::POST => eviction::evict(state, &request).await,
+                _ => Err(ApiError::method_not_allowed()),
+            };
+        }
         if request.target.subresource.as_deref() == Some("scale") {
             return match method {
                 Method::GET | Method::PUT | Method::PATCH => scale::scale(state, &request, &method).await,
@@ -190,7 +197,7 @@ async fn dispatch(
             };
         }
         if !matches!(request.target.subresource.as_deref(), None | Some("status")) {
-            // Subresources still to come (eviction, log, exec, ...).
+            // Subresources still to come (log, exec, ...).
             return Err(ApiError::no_such_path());
         }
         match method {
