@@ -106,7 +106,8 @@ fn start_parts(
             None => vec![Profile::default_profile()],
         };
         let client = api.client();
-        let election = LeaderElection::new(client.clone(), "kube-system", "kube-scheduler", identity, Timings::default());
+        let election =
+            LeaderElection::new(client.clone(), "kube-system", "kube-scheduler", identity, Timings::default());
         let shutdown = stopped(stopping);
         parts.push(tokio::spawn(async move {
             let work = || -> futures::future::BoxFuture<'static, ()> {

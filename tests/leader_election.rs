@@ -38,7 +38,8 @@ fn servers_on_one_etcd_elect_one_leader_and_hand_over() {
     });
     let second = Server::start(&["--datastore-endpoint", &endpoint]);
     // Both servers see the same leader for both leases: the first server.
-    let scheduler = wait_for("a scheduler leader", || Some(holder(&second, "kube-scheduler")).filter(|h| !h.is_empty()));
+    let scheduler =
+        wait_for("a scheduler leader", || Some(holder(&second, "kube-scheduler")).filter(|h| !h.is_empty()));
     assert_eq!(scheduler, leader, "one server leads both");
     assert_eq!(holder(&second, "kube-controller-manager"), leader);
     let id = std::fs::read_to_string(first.dir().join("server").join("identity")).expect("the first server's identity");
@@ -49,7 +50,8 @@ fn servers_on_one_etcd_elect_one_leader_and_hand_over() {
     let next = wait_for("the second server leading", || {
         Some(holder(&second, "kube-controller-manager")).filter(|h| !h.is_empty() && *h != leader)
     });
-    let id = std::fs::read_to_string(second.dir().join("server").join("identity")).expect("the second server's identity");
+    let id =
+        std::fs::read_to_string(second.dir().join("server").join("identity")).expect("the second server's identity");
     assert!(next.ends_with(id.trim()), "{next} is the second server");
     // Its controllers run: a new namespace gets its default service account.
     second.kubectl(&["create", "namespace", "handed-over"]);

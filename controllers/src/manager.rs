@@ -49,8 +49,6 @@ pub struct ControllerManager {
     election: Option<(String, Timings)>,
 }
 
-
-
 impl ControllerManager {
     /// Every controller, on the system clock.
     pub fn new(client: kube::Client) -> Self {

@@ -27,7 +27,8 @@ const FAST: Timings = Timings {
 };
 
 fn candidate(cluster: &Cluster, identity: &str) -> (tokio::task::JoinHandle<()>, oneshot::Sender<()>) {
-    let manager = ControllerManager::new(cluster.client.clone()).only(&["replicaset"]).with_leader_election(identity, FAST);
+    let manager =
+        ControllerManager::new(cluster.client.clone()).only(&["replicaset"]).with_leader_election(identity, FAST);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(manager.run(async move {
         let _ = stopped.await;
@@ -87,14 +88,18 @@ async fn one_leader_runs_the_controllers_and_another_takes_over() {
     a.await.expect("a stopped");
     let lease = holder(&cluster, "b").await;
     assert_eq!(lease.spec.and_then(|s| s.lease_transitions), Some(1));
-    sets.patch("led", &PatchParams::default(), &Patch::Merge(&json!({ "spec": { "replicas": 8 } }))).await.expect("scale");
+    sets.patch("led", &PatchParams::default(), &Patch::Merge(&json!({ "spec": { "replicas": 8 } })))
+        .await
+        .expect("scale");
     ready(&cluster, 8).await;
 
     // A crashed leader (no release): c waits for the lease to expire, then leads.
     let (_c, _stop_c) = candidate(&cluster, "c");
     b.abort();
     holder(&cluster, "c").await;
-    sets.patch("led", &PatchParams::default(), &Patch::Merge(&json!({ "spec": { "replicas": 9 } }))).await.expect("scale");
+    sets.patch("led", &PatchParams::default(), &Patch::Merge(&json!({ "spec": { "replicas": 9 } })))
+        .await
+        .expect("scale");
     ready(&cluster, 9).await;
     watch.abort();
     assert_eq!(seen.lock().expect("lock").len(), 9, "each pod was created once");

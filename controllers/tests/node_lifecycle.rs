@@ -98,7 +98,9 @@ async fn a_node_whose_lease_expires_is_tainted_and_its_pods_evicted_as_they_tole
         json!([{ "key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
                  "tolerationSeconds": seconds }])
     };
-    running_pod(&client, "doomed", "lost", json!([])).await;
+    // (Admission gives pods without their own a 300 s toleration: "doomed" says 0 s.)
+    running_pod(&client, "doomed", "lost", unreachable(json!(0))).await;
+    running_pod(&client, "defaulted", "lost", json!([])).await;
     running_pod(&client, "patient", "lost", unreachable(json!(2))).await;
     running_pod(&client, "loyal", "lost", unreachable(Value::Null)).await;
     running_pod(&client, "resident", "alive", json!([])).await;
@@ -134,7 +136,7 @@ async fn a_node_whose_lease_expires_is_tainted_and_its_pods_evicted_as_they_tole
     assert_eq!(ready.reason.as_deref(), Some("NodeStatusUnknown"));
     assert_eq!(ready.message.as_deref(), Some("Kubelet stopped posting node status."));
 
-    let doomed = wait_for("the pod without tolerations evicted", async || evicted(&pods, "doomed").await).await;
+    let doomed = wait_for("the pod tolerating for 0 s evicted", async || evicted(&pods, "doomed").await).await;
     // No kubelet finishes the deletion: the pod stays, being deleted, with its condition.
     let doomed = doomed.expect("the pod being deleted");
     assert_eq!(
@@ -166,6 +168,8 @@ async fn a_node_whose_lease_expires_is_tainted_and_its_pods_evicted_as_they_tole
 
     let loyal = pods.get("loyal").await.expect("the pod tolerating forever");
     assert!(loyal.metadata.deletion_timestamp.is_none(), "a pod tolerating forever stays");
+    let defaulted = pods.get("defaulted").await.expect("the pod with the default tolerations");
+    assert!(defaulted.metadata.deletion_timestamp.is_none(), "a pod with the default 300 s stays for now");
     let resident = pods.get("resident").await.expect("the pod on the alive node");
     assert!(resident.metadata.deletion_timestamp.is_none());
     assert_eq!(condition(&resident, "Ready").map(|c| c.0), Some("True".to_owned()));

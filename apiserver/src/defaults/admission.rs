@@ -21,6 +21,30 @@ pub(crate) fn admit_pod(pod: &mut Obj) {
         default_service_account(spec);
     }
     default_priority(spec);
+    default_toleration_seconds(spec);
+}
+
+/// How long pods stay on a not-ready or unreachable node (DefaultTolerationSeconds' default).
+const DEFAULT_TOLERATION_SECONDS: i64 = 300;
+
+/// DefaultTolerationSeconds: a pod that does not tolerate the not-ready or
+/// unreachable NoExecute taints gets a toleration of each for 300 s.
+fn default_toleration_seconds(spec: &mut Obj) {
+    let tolerations = spec.entry("tolerations").or_insert_with(|| Value::Array(Vec::new()));
+    let Some(list) = tolerations.as_array_mut() else { return };
+    let tolerates = |list: &[Value], key: &str| {
+        list.iter().any(|t| {
+            let t_key = t.get("key").and_then(Value::as_str).unwrap_or_default();
+            let effect = t.get("effect").and_then(Value::as_str).unwrap_or_default();
+            (t_key == key || t_key.is_empty()) && (effect == "NoExecute" || effect.is_empty())
+        })
+    };
+    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+        if !tolerates(list, key) {
+            list.push(json!({ "key": key, "operator": "Exists", "effect": "NoExecute",
+                              "tolerationSeconds": DEFAULT_TOLERATION_SECONDS }));
+        }
+    }
 }
 
 fn default_service_account(spec: &mut Obj) {

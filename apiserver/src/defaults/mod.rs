@@ -54,8 +54,9 @@ pub fn apply_defaults(group: &str, version: &str, kind: &str, object: &mut Value
 /// Applies what admission plugins every cluster runs add to a new Pod: `serviceAccountName`
 /// (and the deprecated `serviceAccount`) `default` unless set (not for mirror pods), and
 /// `priority` 0 with `preemptionPolicy: PreemptLowerPriority` when no `priorityClassName` is given
-/// (the built-in `system-node-critical`/`system-cluster-critical` classes are resolved too).
-/// Assumes no globalDefault PriorityClass. Call on create only, after [`apply_defaults`].
+/// (the built-in `system-node-critical`/`system-cluster-critical` classes are resolved too),
+/// and 300 s tolerations of the not-ready and unreachable NoExecute taints unless it tolerates
+/// them (DefaultTolerationSeconds). Assumes no globalDefault PriorityClass. Call on create only, after [`apply_defaults`].
 /// Other kinds are left unchanged.
 pub fn apply_admission_defaults(group: &str, version: &str, kind: &str, object: &mut Value) {
     if (group, version, kind) == ("", "v1", "Pod")

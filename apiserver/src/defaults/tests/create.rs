@@ -42,7 +42,11 @@ fn a_created_pod_looks_like_kubectl_run_output() {
             "securityContext": {},
             "serviceAccount": "default",
             "serviceAccountName": "default",
-            "terminationGracePeriodSeconds": 30
+            "terminationGracePeriodSeconds": 30,
+            "tolerations": [
+                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+            ]
         },
         "status": {"phase": "Pending", "qosClass": "BestEffort"}
     });
@@ -130,6 +134,7 @@ fn admission_resolves_service_account_and_priority_only_when_unset() {
     for (spec, want) in rows {
         let mut pod = json!({"spec": spec.clone()});
         apply_admission_defaults("", "v1", "Pod", &mut pod);
+        pod["spec"].as_object_mut().map(|s| s.remove("tolerations"));
         assert_eq!(pod["spec"], want, "spec {spec}");
     }
     let mut mirror = json!({"metadata": {"annotations": {"kubernetes.io/config.mirror": "x"}}, "spec": {}});
@@ -138,6 +143,36 @@ fn admission_resolves_service_account_and_priority_only_when_unset() {
     let mut deployment = json!({"spec": {}});
     apply_admission_defaults("apps", "v1", "Deployment", &mut deployment);
     assert_eq!(deployment, json!({"spec": {}}));
+}
+
+#[test]
+fn pods_tolerate_not_ready_and_unreachable_nodes_for_300_seconds_unless_they_say_otherwise() {
+    let keys = |pod: &Value| -> Vec<(String, Option<i64>)> {
+        pod["spec"]["tolerations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| (t["key"].as_str().unwrap_or("").to_owned(), t["tolerationSeconds"].as_i64()))
+            .collect()
+    };
+    let rows = [
+        (json!([]), vec![("node.kubernetes.io/not-ready", Some(300)), ("node.kubernetes.io/unreachable", Some(300))]),
+        (
+            json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}]),
+            vec![("node.kubernetes.io/unreachable", Some(5)), ("node.kubernetes.io/not-ready", Some(300))],
+        ),
+        (json!([{"operator": "Exists"}]), vec![("", None)]),
+        (
+            json!([{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}]),
+            vec![("node.kubernetes.io/not-ready", None), ("node.kubernetes.io/unreachable", Some(300))],
+        ),
+    ];
+    for (tolerations, want) in rows {
+        let mut pod = json!({"spec": {"tolerations": tolerations.clone()}});
+        apply_admission_defaults("", "v1", "Pod", &mut pod);
+        let want: Vec<(String, Option<i64>)> = want.into_iter().map(|(k, s)| (k.to_owned(), s)).collect();
+        assert_eq!(keys(&pod), want, "tolerations {tolerations}");
+    }
 }
 
 #[test]
