@@ -5,6 +5,7 @@
 pub mod authn;
 mod convert;
 mod defaults;
+mod deletion;
 pub mod discovery;
 mod handlers;
 pub mod metrics;

@@ -44,7 +44,9 @@ impl ApiState {
     }
 
     /// Namespace lifecycle admission: namespaced objects may only be
-    /// created in a namespace that exists and is not terminating.
+    /// created in a namespace that exists and is not terminating. `name` is
+    /// the one the request gave (empty for a generateName), as upstream's
+    /// admission sees it.
     pub async fn check_namespace_accepts(
         &self,
         resource: &Resource,
@@ -54,12 +56,9 @@ impl ApiState {
         let Some(namespace) = namespace else { return Ok(()) };
         let namespaces = self.namespaces()?;
         let object = self.objects.get(namespaces, None, namespace).await?;
-        if is_terminating(&object) {
-            return Err(ApiError::forbidden(
-                resource,
-                name,
-                &format!("unable to create new content in namespace {namespace} because it is being terminated"),
-            ));
+        let phase = object.pointer("/status/phase").and_then(Value::as_str);
+        if is_terminating(&object) || phase == Some("Terminating") {
+            return Err(ApiError::namespace_terminating(resource, name, namespace));
         }
         Ok(())
     }

@@ -22,8 +22,14 @@ pub struct ApiError {
 /// Handlers' result type.
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// `StatusDetails` naming an object; an empty name is left out, as upstream's `omitempty`.
 fn details(resource: &Resource, name: &str) -> Value {
     let mut details = json!({ "name": name, "kind": resource.plural });
+    if name.is_empty()
+        && let Value::Object(map) = &mut details
+    {
+        map.remove("name");
+    }
     if !resource.group.is_empty() {
         details["group"] = json!(resource.group);
     }
@@ -83,10 +89,9 @@ impl ApiError {
 
     /// 422 Invalid, with the field errors as causes.
     pub fn invalid(resource: &Resource, name: &str, message: String, causes: Vec<Value>) -> Self {
-        let mut details = json!({ "name": name, "kind": resource.kind, "causes": causes });
-        if !resource.group.is_empty() {
-            details["group"] = json!(resource.group);
-        }
+        let mut details = details(resource, name);
+        details["kind"] = json!(resource.kind);
+        details["causes"] = json!(causes);
         Self::new(422, "Invalid", message).with_details(details)
     }
 
@@ -100,10 +105,29 @@ impl ApiError {
         Self::invalid(resource, name, message, causes)
     }
 
-    /// 403 Forbidden for `verb`-independent refusals (terminating namespaces, ...).
+    /// 403 Forbidden for `verb`-independent refusals (admission, ...):
+    /// `pods "x" is forbidden: why`, or `pods is forbidden: why` without a name.
     pub fn forbidden(resource: &Resource, name: &str, why: &str) -> Self {
-        Self::new(403, "Forbidden", format!("{} \"{name}\" is forbidden: {why}", resource.qualified_plural()))
-            .with_details(details(resource, name))
+        let message = match name {
+            "" => format!("{} is forbidden: {why}", resource.qualified_plural()),
+            name => format!("{} \"{name}\" is forbidden: {why}", resource.qualified_plural()),
+        };
+        Self::new(403, "Forbidden", message).with_details(details(resource, name))
+    }
+
+    /// 403 from namespace lifecycle admission for a create in a namespace
+    /// being deleted, with upstream's `NamespaceTerminating` cause.
+    pub fn namespace_terminating(resource: &Resource, name: &str, namespace: &str) -> Self {
+        let why = format!("unable to create new content in namespace {namespace} because it is being terminated");
+        let mut error = Self::forbidden(resource, name, &why);
+        if let Some(details) = &mut error.details {
+            details["causes"] = json!([{
+                "reason": "NamespaceTerminating",
+                "message": format!("namespace {namespace} is being terminated"),
+                "field": "metadata.namespace",
+            }]);
+        }
+        error
     }
 
     /// 405: the resource does not support the verb.

@@ -58,7 +58,9 @@ pub fn prepare_for_create(
 
 /// Makes `next` a valid successor of `current`: server-owned metadata is
 /// kept, the status (or, for the status subresource, everything but the
-/// status) comes from `current`, and generation counts spec changes.
+/// status) comes from `current`, and generation counts spec changes. A
+/// namespace's spec.finalizers come from `current` too, except through the
+/// `finalize` subresource, which takes them (and all but the status) from `next`.
 pub fn prepare_for_update(
     resource: &Resource,
     subresource: Option<&str>,
@@ -102,6 +104,10 @@ pub fn prepare_for_update(
     if (resource.group, resource.plural) == ("", "services") {
         crate::services::carry_over(current, next);
     }
+    if (resource.group, resource.plural) == ("", "namespaces") && subresource.is_none() {
+        // Only namespaces/{name}/finalize changes spec.finalizers (upstream's namespace PrepareForUpdate).
+        keep_spec_finalizers(current, next);
+    }
     crate::defaults::apply_defaults(resource.group, resource.version, resource.kind, next);
     drop_empty_fields(next);
     if tracks_generation(resource) && spec_of(current) != spec_of(next) {
@@ -109,6 +115,24 @@ pub fn prepare_for_update(
         metadata_mut(next)?.insert("generation".into(), json!(generation));
     }
     Ok(())
+}
+
+/// Makes `next`'s spec.finalizers those of `current`.
+fn keep_spec_finalizers(current: &Value, next: &mut Value) {
+    let kept = current.pointer("/spec/finalizers").cloned();
+    let Value::Object(map) = next else { return };
+    match (map.get_mut("spec"), kept) {
+        (Some(Value::Object(spec)), Some(kept)) => {
+            spec.insert("finalizers".into(), kept);
+        }
+        (Some(Value::Object(spec)), None) => {
+            spec.remove("finalizers");
+        }
+        (_, Some(kept)) => {
+            map.insert("spec".into(), json!({ "finalizers": kept }));
+        }
+        (_, None) => {}
+    }
 }
 
 /// Everything but metadata and status: what generation counts changes of.

@@ -32,6 +32,8 @@ pub async fn bind(state: &ApiState, request: &Request) -> ApiResult<Response> {
         let bindings = crate::registry::Resource { kind: "Binding", ..pods.clone() };
         return Err(ApiError::invalid_fields(&bindings, name, &errors));
     }
+    // A binding is a create, which namespace lifecycle admission refuses in a terminating namespace.
+    state.check_namespace_accepts(pods, target.ns(), name).await?;
     let want_uid = text("/metadata/uid");
     let annotations = binding.pointer("/metadata/annotations").and_then(Value::as_object).cloned().unwrap_or_default();
     let binding_resource = crate::registry::Resource { plural: "pods/binding", ..pods.clone() };

@@ -8,7 +8,8 @@ use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use super::delete::{DeleteOptions, delete_one};
+use super::delete::delete_one;
+use crate::deletion::DeleteOptions;
 use super::{Request, json as respond};
 use crate::object::{is_terminating, now_rfc3339, resource_version, uid};
 use crate::registry::Resource;
@@ -33,7 +34,7 @@ pub async fn evict(state: &ApiState, request: &Request) -> ApiResult<Response> {
     let body_dry_run =
         delete_options.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|v| v == "All"));
     let dry_run = super::field_validation::dry_run(request)? || body_dry_run;
-    let options = DeleteOptions::from_value(&delete_options);
+    let options = DeleteOptions::parse(&delete_options, |_| None)?;
     let eviction = Eviction { state, pods, namespace, name, options, dry_run };
     eviction.run().await?;
     let status = json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201 });
@@ -195,7 +196,7 @@ impl Eviction<'_> {
         if options.resource_version.is_some() {
             options.resource_version = resource_version(&updated).map(str::to_owned);
         }
-        delete_one(self.state, self.pods, Some(self.namespace), self.name, &options).await.map(drop)
+        delete_one(self.state, self.pods, Some(self.namespace), self.name, &options, false).await.map(drop)
     }
 }
 

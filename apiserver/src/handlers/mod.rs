@@ -196,6 +196,13 @@ async fn dispatch(
                 _ => Err(ApiError::method_not_allowed()),
             };
         }
+        if request.target.subresource.as_deref() == Some("finalize") {
+            // namespaces/{name}/finalize only takes a PUT, as upstream's FinalizeREST.
+            return match method {
+                Method::PUT => write::update(state, &request).await,
+                _ => Err(ApiError::method_not_allowed()),
+            };
+        }
         if !matches!(request.target.subresource.as_deref(), None | Some("status")) {
             // Subresources still to come (log, exec, ...).
             return Err(ApiError::no_such_path());

@@ -71,7 +71,8 @@ pub async fn create(state: &ApiState, request: &Request) -> ApiResult<Response> 
             ));
         }
     };
-    state.check_namespace_accepts(resource, namespace.as_deref(), &name).await?;
+    let admitted_name = object_name(&object).unwrap_or_default();
+    state.check_namespace_accepts(resource, namespace.as_deref(), admitted_name).await?;
     if (resource.group, resource.plural) == ("", "pods") {
         crate::priority::admit_pod(state, resource, &name, &mut object).await?;
     }
@@ -109,12 +110,14 @@ pub fn group_suffix(resource: &crate::registry::Resource) -> String {
     if resource.group.is_empty() { String::new() } else { format!(".{}", resource.group) }
 }
 
-/// PUT: replaces an object (or its status).
+/// PUT: replaces an object, its status, or a namespace's spec.finalizers
+/// (`namespaces/{name}/finalize`).
 pub async fn update(state: &ApiState, request: &Request) -> ApiResult<Response> {
     let target = &request.target;
     let resource = &target.resource;
     let subresource = target.subresource.as_deref();
-    if !matches!(subresource, None | Some("status")) || !resource.supports("update") {
+    let finalize = subresource == Some("finalize") && (resource.group, resource.plural) == ("", "namespaces");
+    if !(finalize || matches!(subresource, None | Some("status"))) || !resource.supports("update") {
         return Err(ApiError::method_not_allowed());
     }
     let name = target.name()?;
