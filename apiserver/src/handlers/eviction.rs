@@ -9,8 +9,8 @@ use http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::delete::delete_one;
-use crate::deletion::DeleteOptions;
 use super::{Request, json as respond};
+use crate::deletion::DeleteOptions;
 use crate::object::{is_terminating, now_rfc3339, resource_version, uid};
 use crate::registry::Resource;
 use crate::server::ApiState;
