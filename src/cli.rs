@@ -18,6 +18,23 @@ pub enum Command {
     Server(ServerArgs),
     /// Run only the scheduler, against any Kubernetes API server (skiff's or kube-apiserver).
     Scheduler(SchedulerArgs),
+    /// Run only the controllers, against any Kubernetes API server (skiff's or kube-apiserver).
+    ControllerManager(ControllerManagerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ControllerManagerArgs {
+    /// The kubeconfig to reach the API server with (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The controllers to run, by kube-controller-manager's names (default: all), e.g. `replicaset,deployment`.
+    #[arg(long, value_delimiter = ',')]
+    pub controllers: Vec<String>,
+
+    /// Run the controllers only while holding the kube-system/kube-controller-manager Lease.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! `skiff`: a Kubernetes-compatible control plane in one binary.
 
 mod cli;
+mod controller_manager;
 mod scheduler;
 mod server;
 
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
                     match cli.command {
                         cli::Command::Server(args) => server::run(args).await,
                         cli::Command::Scheduler(args) => scheduler::run(args).await,
+                        cli::Command::ControllerManager(args) => controller_manager::run(args).await,
                     }
                 })
             },

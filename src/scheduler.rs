@@ -9,14 +9,19 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::SchedulerArgs;
 
-pub async fn run(args: SchedulerArgs) -> Result<()> {
-    let config = match &args.kubeconfig {
+/// The client configuration from `kubeconfig`, or the usual places.
+pub async fn client_config(kubeconfig: Option<&std::path::Path>) -> Result<kube::Config> {
+    Ok(match kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?
         }
         None => kube::Config::infer().await.context("finding a kubeconfig (pass --kubeconfig)")?,
-    };
+    })
+}
+
+pub async fn run(args: SchedulerArgs) -> Result<()> {
+    let config = client_config(args.kubeconfig.as_deref()).await?;
     let url = config.cluster_url.to_string();
     let client = kube::Client::try_from(config).context("building the API client")?;
     let profiles = match &args.config {
