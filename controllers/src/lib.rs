@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod discovery;
 pub mod disruption;
@@ -13,6 +14,7 @@ pub mod endpointslice;
 pub mod events;
 pub mod expectations;
 pub mod garbage_collector;
+pub mod history;
 pub mod job;
 pub mod leader;
 mod manager;
@@ -22,6 +24,7 @@ pub mod ownership;
 pub mod pods;
 pub mod replicaset;
 pub mod serviceaccount;
+pub mod statefulset;
 
 pub use clock::{Clock, SystemClock};
 pub use manager::{Context, ControllerManager};

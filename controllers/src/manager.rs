@@ -29,6 +29,8 @@ pub const CONTROLLERS: &[(&str, Start)] = &[
     (crate::deployment::NAME, crate::deployment::start),
     (crate::job::NAME, crate::job::start),
     (crate::cronjob::NAME, crate::cronjob::start),
+    (crate::statefulset::NAME, crate::statefulset::start),
+    (crate::daemonset::NAME, crate::daemonset::start),
     ("garbage-collector", crate::garbage_collector::start),
     ("namespace", crate::namespace::start),
     ("serviceaccount", crate::serviceaccount::start),
