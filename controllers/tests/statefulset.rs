@@ -276,21 +276,23 @@ async fn a_rolling_update_with_a_partition_updates_only_the_pods_at_and_above_it
 async fn parallel_management_creates_and_deletes_pods_without_waiting() {
     let cluster = Cluster::start(&["statefulset"], 2).await;
     // No node matches: the pods stay Pending, which OrderedReady would wait on.
-    let set = stateful_set("db", 3, json!({ "podManagementPolicy": "Parallel" }));
+    let set = stateful_set("db", 3, json!({ "podManagementPolicy": "Parallel", "ordinals": { "start": 5 } }));
     let mut set: StatefulSet = serde_json::from_value(set).expect("a set");
     let template = set.spec.as_mut().and_then(|s| s.template.spec.as_mut()).expect("a pod spec");
     template.node_selector = Some(BTreeMap::from([("disk".to_owned(), "none".to_owned())]));
     cluster.api::<StatefulSet>("default").create(&PostParams::default(), &set).await.expect("create the set");
     let pods = cluster.api::<Pod>("default");
-    wait_for("all three pods created while none is ready", async || {
+    let names = wait_for("all three pods created while none is ready", async || {
         let listed = pods.list(&ListParams::default().labels("app=db")).await.ok()?;
-        (listed.items.len() == 3 && listed.items.iter().all(|p| !is_ready(p))).then_some(())
+        let names: Vec<String> = listed.items.iter().map(|p| p.name_any()).collect();
+        (listed.items.len() == 3 && listed.items.iter().all(|p| !is_ready(p))).then_some(names)
     })
     .await;
+    assert_eq!(names, ["db-5", "db-6", "db-7"], "ordinals from spec.ordinals.start");
     let sets = cluster.api::<StatefulSet>("default");
     wait_for("status counts the pending pods", async || {
         let status = sets.get("db").await.ok()?.status?;
-        (status.replicas == 3 && status.ready_replicas == Some(0)).then_some(())
+        (status.replicas == 3 && status.ready_replicas.unwrap_or(0) == 0).then_some(())
     })
     .await;
     scale(&cluster, "db", 0).await;
@@ -323,5 +325,54 @@ async fn the_retention_policy_deletes_the_claims_of_scaled_down_pods() {
     scale(&cluster, "web", 2).await;
     rolled_out(&cluster, "web", 2, "nginx:1").await;
     let fresh = claims.get("www-web-1").await.expect("a new claim");
-    assert_ne!(fresh.uid(), None);
+    assert_ne!(fresh.uid(), claim.uid());
+    // whenDeleted: Delete makes the set own the claims, so deleting the set deletes them.
+    let sets = cluster.api::<StatefulSet>("default");
+    let policy = json!({ "spec": { "persistentVolumeClaimRetentionPolicy": { "whenDeleted": "Delete" } } });
+    let set = sets.patch("web", &PatchParams::default(), &Patch::Merge(&policy)).await.expect("change the policy");
+    wait_for("the set owns the claims", async || {
+        let listed = claims.list(&ListParams::default()).await.ok()?.items;
+        let owned = listed.iter().all(|c| c.owner_references().iter().any(|r| Some(&r.uid) == set.uid().as_ref()));
+        (listed.len() == 2 && owned).then_some(())
+    })
+    .await;
+    sets.delete("web", &kube::api::DeleteParams::default()).await.expect("delete the set");
+    wait_for("the claims are deleted with the set", async || {
+        claims.list(&ListParams::default()).await.ok()?.items.is_empty().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn on_delete_updates_a_pod_only_when_it_is_deleted() {
+    let cluster = Cluster::start(&["statefulset"], 2).await;
+    let _: StatefulSet = cluster
+        .create(Some("default"), stateful_set("web", 2, json!({ "updateStrategy": { "type": "OnDelete" } })))
+        .await;
+    rolled_out(&cluster, "web", 2, "nginx:1").await;
+    let sets = cluster.api::<StatefulSet>("default");
+    let pods = cluster.api::<Pod>("default");
+    let image = json!({ "spec": { "template": { "spec": { "containers": [{ "name": "c", "image": "nginx:2" }] } } } });
+    sets.patch("web", &PatchParams::default(), &Patch::Strategic(&image)).await.expect("update the image");
+    let status = wait_for("the update revision is recorded", async || {
+        let set = sets.get("web").await.ok()?;
+        let status = set.status?;
+        (status.observed_generation == set.metadata.generation && status.update_revision != status.current_revision)
+            .then_some(status)
+    })
+    .await;
+    assert_eq!(status.updated_replicas.unwrap_or(0), 0, "no pod is replaced by itself");
+    pods.delete("web-1", &kube::api::DeleteParams::default()).await.expect("delete web-1");
+    wait_for("web-1 comes back on the update revision", async || {
+        let pod = pods.get("web-1").await.ok()?;
+        (image_of(&pod) == "nginx:2" && is_ready(&pod)).then_some(())
+    })
+    .await;
+    assert_eq!(image_of(&pods.get("web-0").await.expect("web-0")), "nginx:1");
+    let status = wait_for("one pod counted as updated", async || {
+        let status = sets.get("web").await.ok()?.status?;
+        (status.updated_replicas == Some(1) && status.current_replicas == Some(1)).then_some(status)
+    })
+    .await;
+    assert_ne!(status.current_revision, status.update_revision, "OnDelete never completes by itself");
 }

@@ -50,9 +50,11 @@ pub fn calculate(
     status.current_number_scheduled = scheduled;
     status.number_misscheduled = misscheduled;
     status.number_ready = ready;
-    status.updated_number_scheduled = Some(updated);
-    status.number_available = Some(available);
-    status.number_unavailable = Some(desired - available);
+    // These fields are omitted when zero, as upstream serializes them.
+    let omitted_when_zero = |n: i32| (n != 0).then_some(n);
+    status.updated_number_scheduled = omitted_when_zero(updated);
+    status.number_available = omitted_when_zero(available);
+    status.number_unavailable = omitted_when_zero(desired - available);
     if observed {
         status.observed_generation = ds.metadata.generation;
     }

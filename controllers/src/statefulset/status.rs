@@ -86,12 +86,14 @@ pub async fn write(
         return Ok(());
     }
     let api: Api<StatefulSet> = Api::namespaced(client.clone(), &set.namespace().unwrap_or_default());
+    // Upstream omits these when zero (a merge patch removes them with null).
+    let omitted_when_zero = |n: Option<i32>| n.filter(|n| *n != 0);
     let patch = json!({ "status": {
         "observedGeneration": status.observed_generation,
         "replicas": status.replicas,
-        "readyReplicas": status.ready_replicas,
-        "currentReplicas": status.current_replicas,
-        "updatedReplicas": status.updated_replicas,
+        "readyReplicas": omitted_when_zero(status.ready_replicas),
+        "currentReplicas": omitted_when_zero(status.current_replicas),
+        "updatedReplicas": omitted_when_zero(status.updated_replicas),
         "availableReplicas": status.available_replicas,
         "currentRevision": status.current_revision,
         "updateRevision": status.update_revision,
