@@ -113,28 +113,10 @@ pub fn equal_ignoring_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
     without_hash(a) == without_hash(b)
 }
 
-/// The template's hash: FNV-1a over its canonical JSON and the collision
-/// count, in upstream's safe alphabet. (Upstream hashes Go's printed form of
-/// the object, which Rust cannot reproduce; only stability matters.)
+/// The template's hash (without its hash label) and the collision count,
+/// as ControllerRevisions hash theirs ([`crate::history::hash_data`]).
 pub fn template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -> String {
-    let mut hash: u32 = 0x811c_9dc5;
-    let mut feed = |bytes: &[u8]| {
-        for byte in bytes {
-            hash ^= u32::from(*byte);
-            hash = hash.wrapping_mul(0x0100_0193);
-        }
-    };
-    feed(without_hash(template).to_string().as_bytes());
-    if let Some(count) = collision_count {
-        feed(&count.to_le_bytes());
-    }
-    safe_encode(&hash.to_string())
-}
-
-/// Upstream's rand.SafeEncodeString: digits mapped to consonants and digits no word can be spelled with.
-fn safe_encode(text: &str) -> String {
-    const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    text.bytes().map(|b| char::from(ALPHANUMS[usize::from(b) % ALPHANUMS.len()])).collect()
+    crate::history::hash_data(&without_hash(template), collision_count)
 }
 
 pub fn revision(annotations: Option<&BTreeMap<String, String>>) -> i64 {
