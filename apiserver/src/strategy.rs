@@ -49,6 +49,13 @@ pub fn prepare_for_create(
     } else {
         meta.remove("generation");
     }
+    if (resource.group, resource.plural) == ("apps", "daemonsets") {
+        // Upstream's DaemonSet strategy: the template generation, read by the controller.
+        let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
+        if let Some(annotations) = annotations.as_object_mut() {
+            annotations.insert(DAEMONSET_TEMPLATE_GENERATION.into(), json!("1"));
+        }
+    }
     drop_empty_fields(object);
     // Defaults, the status a new object starts with, and what admission sets.
     crate::defaults::apply_admission_defaults(resource.group, resource.version, resource.kind, object);
@@ -113,6 +120,29 @@ pub fn prepare_for_update(
     if tracks_generation(resource) && spec_of(current) != spec_of(next) {
         let generation = current_meta.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
         metadata_mut(next)?.insert("generation".into(), json!(generation));
+    }
+    if (resource.group, resource.plural) == ("apps", "daemonsets") && subresource.is_none() {
+        carry_template_generation(current, next)?;
+    }
+    Ok(())
+}
+
+/// The annotation with a DaemonSet's template generation (upstream's deprecated.daemonset.template.generation).
+const DAEMONSET_TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
+
+/// Keeps a DaemonSet's template generation, one more when its template changed.
+fn carry_template_generation(current: &Value, next: &mut Value) -> ApiResult<()> {
+    let pointer = "/metadata/annotations/deprecated.daemonset.template.generation";
+    let old: i64 = current.pointer(pointer).and_then(Value::as_str).and_then(|g| g.parse().ok()).unwrap_or(0);
+    let changed = current.pointer("/spec/template") != next.pointer("/spec/template");
+    let generation = if changed { old + 1 } else { old };
+    if generation == 0 {
+        return Ok(());
+    }
+    let meta = metadata_mut(next)?;
+    let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
+    if let Some(annotations) = annotations.as_object_mut() {
+        annotations.insert(DAEMONSET_TEMPLATE_GENERATION.into(), json!(generation.to_string()));
     }
     Ok(())
 }

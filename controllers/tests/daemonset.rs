@@ -93,6 +93,11 @@ async fn a_pod_runs_on_every_node_and_follows_nodes_that_come_and_go() {
     let pods = pods_by_node(&cluster, "agent").await;
     let pod = &pods["node-1"];
     let hash = pod.labels().get("controller-revision-hash").cloned().expect("a revision hash label");
+    assert_eq!(
+        pod.labels().get("pod-template-generation").map(String::as_str),
+        Some("1"),
+        "the API server keeps the template generation"
+    );
     let owner = pod.owner_references().first().cloned().expect("an owner");
     assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("DaemonSet", ds.uid().unwrap_or_default().as_str()));
     let spec = pod.spec.clone().expect("a spec");
