@@ -4,6 +4,7 @@
 //! SQLite and etcd side by side, plus cold start to /readyz and idle RSS.
 //! `skiff-bench scheduler`: see scheduler.rs.
 
+mod controllers;
 mod scheduler;
 
 use std::path::PathBuf;
@@ -39,6 +40,17 @@ enum Command {
         /// Seconds each measurement runs.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+    },
+    /// A Deployment of 1,000 replicas on simulated nodes: time to available, a rolling
+    /// update, and the controller manager's CPU time and memory.
+    Controllers {
+        #[arg(long, default_value_t = 1000)]
+        replicas: i32,
+        #[arg(long, default_value_t = 100)]
+        nodes: usize,
+        /// Give up after this many seconds (per phase).
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
     },
     /// Scheduler throughput on scheduler_perf's workloads, in this process.
     Scheduler {
@@ -263,6 +275,9 @@ fn print(sqlite: &Figures, etcd: &Figures, clients: usize) {
 async fn main() -> Result<()> {
     let (skiff, clients, seconds) = match Args::parse().command {
         Command::Api { skiff, clients, seconds } => (skiff, clients, seconds),
+        Command::Controllers { replicas, nodes, timeout } => {
+            return controllers::run(replicas, nodes, Duration::from_secs(timeout)).await;
+        }
         Command::Scheduler { nodes, pods, only, timeout, child, separate_api_server } => {
             let timeout = Duration::from_secs(timeout);
             let placement =
