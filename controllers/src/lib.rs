@@ -15,6 +15,7 @@ pub mod events;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod history;
+pub mod informers;
 pub mod job;
 pub mod leader;
 mod manager;

@@ -36,6 +36,7 @@ pub use util::{TEMPLATE_GENERATION_ANNOTATION, TEMPLATE_GENERATION_LABEL};
 
 use crate::events::Events;
 use crate::expectations::Expectations;
+use crate::informers;
 use crate::ownership::{self, Claim};
 use crate::{Context, Error, pods};
 use manage::{Current, FailedBackoff};
@@ -71,17 +72,8 @@ fn placement_hash(node: &Node) -> u64 {
 
 async fn run(ctx: Context) {
     let client = ctx.client.clone();
-    let (pods, pod_writer) = reflector::store();
-    let pod_events = reflector::reflector(pod_writer, watcher(Api::<Pod>::all(client.clone()), Default::default()))
-        .default_backoff()
-        .touched_objects();
-    let (revisions, revision_writer) = reflector::store();
-    let revision_events = reflector::reflector(
-        revision_writer,
-        watcher(Api::<ControllerRevision>::all(client.clone()), Default::default()),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (pods, pod_events) = informers::cache::<Pod>(&client);
+    let (revisions, revision_events) = informers::cache::<ControllerRevision>(&client);
     let (nodes, node_writer) = reflector::store();
     // Every DaemonSet is looked at again when a node comes, goes, or changes labels or taints.
     let mut placements: HashMap<String, u64> = HashMap::new();

@@ -19,14 +19,15 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet, Repli
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 pub use util::{POD_TEMPLATE_HASH, REVISION};
 
 use crate::events::Events;
+use crate::informers;
 use crate::ownership::{self, Claim};
 use crate::{Context, Error, pods};
 use rollout::Sets;
@@ -50,15 +51,8 @@ struct Shared {
 
 async fn run(ctx: Context) {
     let client = ctx.client.clone();
-    let (sets, set_writer) = reflector::store();
-    let set_events =
-        reflector::reflector(set_writer, watcher(Api::<ReplicaSet>::all(client.clone()), Default::default()))
-            .default_backoff()
-            .touched_objects();
-    let (pods, pod_writer) = reflector::store();
-    let pod_events = reflector::reflector(pod_writer, watcher(Api::<Pod>::all(client.clone()), Default::default()))
-        .default_backoff()
-        .touched_objects();
+    let (sets, set_events) = informers::cache::<ReplicaSet>(&client);
+    let (pods, pod_events) = informers::cache::<Pod>(&client);
     let controller = Controller::new(Api::<Deployment>::all(client.clone()), watcher::Config::default());
     let deployments = controller.store();
     let for_pods = deployments.clone();

@@ -17,14 +17,15 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 pub use ranking::{POD_DELETION_COST, pods_to_delete};
 
 use crate::events::Events;
 use crate::expectations::Expectations;
+use crate::informers;
 use crate::ownership::{self, Claim};
 use crate::{Context, Error, pods};
 
@@ -51,10 +52,7 @@ struct Shared {
 
 async fn run(ctx: Context) {
     let client = ctx.client.clone();
-    let (pods, writer) = reflector::store();
-    let pod_events = reflector::reflector(writer, watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
+    let (pods, pod_events) = informers::cache::<Pod>(&client);
     let controller = Controller::new(Api::<ReplicaSet>::all(client.clone()), watcher::Config::default());
     let sets = controller.store();
     let shared = Arc::new(Shared {

@@ -25,13 +25,14 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::{Api, ObjectMeta};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 pub use identity::{POD_INDEX_LABEL, POD_NAME_LABEL};
 
 use crate::events::Events;
+use crate::informers;
 use crate::ownership::{self, Claim};
 use crate::{Context, Error, history};
 
@@ -56,24 +57,9 @@ struct Shared {
 
 async fn run(ctx: Context) {
     let client = ctx.client.clone();
-    let (pods, pod_writer) = reflector::store();
-    let pod_events = reflector::reflector(pod_writer, watcher(Api::<Pod>::all(client.clone()), Default::default()))
-        .default_backoff()
-        .touched_objects();
-    let (claims, claim_writer) = reflector::store();
-    let claim_events = reflector::reflector(
-        claim_writer,
-        watcher(Api::<PersistentVolumeClaim>::all(client.clone()), Default::default()),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (revisions, revision_writer) = reflector::store();
-    let revision_events = reflector::reflector(
-        revision_writer,
-        watcher(Api::<ControllerRevision>::all(client.clone()), Default::default()),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (pods, pod_events) = informers::cache::<Pod>(&client);
+    let (claims, claim_events) = informers::cache::<PersistentVolumeClaim>(&client);
+    let (revisions, revision_events) = informers::cache::<ControllerRevision>(&client);
     let controller = Controller::new(Api::<StatefulSet>::all(client.clone()), watcher::Config::default());
     let sets = controller.store();
     let (for_pods, for_revisions) = (sets.clone(), sets.clone());
