@@ -26,6 +26,7 @@ pub type Start = fn(Context) -> BoxFuture<'static, ()>;
 /// The controllers, under kube-controller-manager's names for them.
 pub const CONTROLLERS: &[(&str, Start)] = &[
     (crate::replicaset::NAME, crate::replicaset::start),
+    (crate::replicaset::NAME_RC, crate::replicaset::start_replication_controller),
     (crate::deployment::NAME, crate::deployment::start),
     (crate::job::NAME, crate::job::start),
     (crate::cronjob::NAME, crate::cronjob::start),

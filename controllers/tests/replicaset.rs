@@ -146,3 +146,48 @@ async fn a_replica_set_keeps_its_replicas_adopts_releases_and_reports_them() {
     assert!(reasons.iter().any(|(r, m)| r == "SuccessfulCreate" && m.starts_with("Created pod: web-")), "{reasons:?}");
     assert!(reasons.iter().any(|(r, m)| r == "SuccessfulDelete" && m.starts_with("Deleted pod: ")), "{reasons:?}");
 }
+
+#[tokio::test]
+async fn a_replication_controller_is_kept_like_a_replica_set_under_its_own_kind() {
+    use k8s_openapi::api::core::v1::ReplicationController;
+    let cluster = Cluster::start(&["replicationcontroller"], 2).await;
+    let rc: ReplicationController = cluster
+        .create(
+            Some("default"),
+            json!({ "metadata": { "name": "legacy" }, "spec": { "replicas": 3, "selector": { "app": "legacy" },
+                "template": { "metadata": { "labels": { "app": "legacy" } },
+                    "spec": { "containers": [{ "name": "c", "image": "busybox" }] } } } }),
+        )
+        .await;
+    let controllers = cluster.api::<ReplicationController>("default");
+    let pods = cluster.api::<Pod>("default");
+    let owned = async |n: usize| {
+        wait_for(&format!("{n} pods and status"), async || {
+            let rc = controllers.get("legacy").await.ok()?;
+            let status = rc.status.clone()?;
+            let listed = pods.list(&ListParams::default().labels("app=legacy")).await.ok()?;
+            let live: Vec<Pod> = listed.items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
+            let done = live.len() == n
+                && status.replicas == i32::try_from(n).unwrap_or(0)
+                && status.ready_replicas == Some(i32::try_from(n).unwrap_or(0))
+                && status.observed_generation == rc.metadata.generation;
+            done.then_some(live)
+        })
+        .await
+    };
+    let live = owned(3).await;
+    for pod in &live {
+        let owner = &pod.owner_references()[0];
+        assert_eq!((owner.kind.as_str(), owner.api_version.as_str()), ("ReplicationController", "v1"));
+        assert_eq!(owner.uid, rc.uid().unwrap_or_default());
+    }
+    controllers
+        .patch("legacy", &PatchParams::default(), &Patch::Merge(&json!({ "spec": { "replicas": 1 } })))
+        .await
+        .expect("scale");
+    owned(1).await;
+    let events = cluster.api::<Event>("default").list(&ListParams::default()).await.expect("events");
+    let from_rc = events.items.iter().filter(|e| e.involved_object.kind.as_deref() == Some("ReplicationController"));
+    let reasons: BTreeSet<String> = from_rc.filter_map(|e| e.reason.clone()).collect();
+    assert!(reasons.contains("SuccessfulCreate") && reasons.contains("SuccessfulDelete"), "{reasons:?}");
+}

@@ -47,6 +47,7 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "auth can-i, whoami", run: more::auth },
     Scenario { name: "scheduling (simulated nodes)", run: more::scheduling },
     Scenario { name: "rollouts", run: rollouts::rollouts },
+    Scenario { name: "statefulsets and daemonsets", run: rollouts::sets },
     Scenario { name: "jobs and cron jobs", run: jobs::jobs },
     Scenario { name: "cascading deletes", run: jobs::cascades },
 ];

@@ -53,3 +53,65 @@ pub fn rollouts(c: &Ctx<'_>) -> Outcome {
     has("describe", &described, "Normal ScalingReplicaSet")?;
     has("describe", &described, "deployment-controller Scaled down replica set roll-")
 }
+
+const STATEFUL_SET: &str = r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  serviceName: db
+  replicas: 2
+  selector:
+    matchLabels:
+      app: db
+  template:
+    metadata:
+      labels:
+        app: db
+    spec:
+      containers:
+      - name: db
+        image: busybox:1.36
+"#;
+
+const DAEMON_SET: &str = r#"apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+spec:
+  selector:
+    matchLabels:
+      app: agent
+  template:
+    metadata:
+      labels:
+        app: agent
+    spec:
+      containers:
+      - name: agent
+        image: busybox:1.36
+"#;
+
+/// StatefulSets and DaemonSets: `kubectl rollout status`, `history` and `undo` on both.
+pub fn sets(c: &Ctx<'_>) -> Outcome {
+    same("statefulset", &c.ok_with(&["apply", "-f", "-"], Some(STATEFUL_SET))?, "statefulset.apps/db created")?;
+    let status = c.ok(&["rollout", "status", "statefulset/db", "--timeout=60s"])?;
+    has("sts rollout status", &status, "partitioned roll out complete: 2 new pods have been updated...")?;
+    let pods = squeeze(&c.ok(&["get", "pods", "-l", "app=db"])?);
+    has("ordinal names", &pods, "db-0 1/1 Running 0 ")?;
+    has("ordinal names", &pods, "db-1 1/1 Running 0 ")?;
+    let image = r#"{"spec":{"template":{"spec":{"containers":[{"name":"db","image":"busybox:1.37"}]}}}}"#;
+    c.ok(&["patch", "statefulset", "db", "-p", image])?;
+    let status = c.ok(&["rollout", "status", "statefulset/db", "--timeout=60s"])?;
+    has("sts rollout status after update", &status, "partitioned roll out complete: 2 new pods have been updated...")?;
+    let history = squeeze(&c.ok(&["rollout", "history", "statefulset/db"])?);
+    has("sts history", &history, "REVISION CHANGE-CAUSE\n1 <none>\n2 <none>")?;
+    same("sts undo", &c.ok(&["rollout", "undo", "statefulset/db"])?, "statefulset.apps/db rolled back")?;
+
+    same("daemonset", &c.ok_with(&["apply", "-f", "-"], Some(DAEMON_SET))?, "daemonset.apps/agent created")?;
+    let status = c.ok(&["rollout", "status", "daemonset/agent", "--timeout=60s"])?;
+    has("ds rollout status", &status, "daemon set \"agent\" successfully rolled out")?;
+    let table = squeeze(&c.ok(&["get", "daemonset", "agent"])?);
+    has("ds table", &table, "NAME DESIRED CURRENT READY UP-TO-DATE AVAILABLE NODE SELECTOR AGE")?;
+    has("ds table", &table, "agent 2 2 2 2 2 <none> ")
+}

@@ -6,6 +6,7 @@
 //! ready and available replicas and the ReplicaFailure condition.
 
 mod ranking;
+mod replication_controller;
 mod status;
 
 use std::sync::Arc;
@@ -14,7 +15,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -33,6 +35,12 @@ use crate::{Context, Error, pods};
 pub const NAME: &str = "replicaset";
 /// The events' reporting component.
 pub const COMPONENT: &str = "replicaset-controller";
+/// The ReplicationController controller's registry name.
+pub const NAME_RC: &str = "replicationcontroller";
+/// Its events' reporting component.
+pub const COMPONENT_RC: &str = "replication-controller";
+
+pub use replication_controller::{as_replica_set, start as start_replication_controller};
 /// At most this many pods are created or deleted in one sync (upstream's burstReplicas).
 pub const BURST_REPLICAS: usize = 500;
 
@@ -41,11 +49,43 @@ pub fn start(ctx: Context) -> BoxFuture<'static, ()> {
     Box::pin(run(ctx))
 }
 
+/// Which kind the ReplicaSet-shaped objects being reconciled really are:
+/// ReplicationControllers are reconciled as ReplicaSets (as upstream's
+/// replication manager does), owning their pods under their own kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    ReplicaSet,
+    ReplicationController,
+}
+
+impl Flavor {
+    fn api_version_and_kind(self) -> (&'static str, &'static str) {
+        match self {
+            Self::ReplicaSet => ("apps/v1", "ReplicaSet"),
+            Self::ReplicationController => ("v1", "ReplicationController"),
+        }
+    }
+
+    /// The controller reference pods of `set` carry.
+    fn controller_ref(self, set: &ReplicaSet) -> OwnerReference {
+        let (api_version, kind) = self.api_version_and_kind();
+        OwnerReference { api_version: api_version.into(), kind: kind.into(), ..ownership::controller_ref(set) }
+    }
+
+    /// What events about `set` regard.
+    fn object_ref(self, set: &ReplicaSet) -> ObjectReference {
+        let (api_version, kind) = self.api_version_and_kind();
+        ObjectReference { api_version: Some(api_version.into()), kind: Some(kind.into()), ..set.object_ref(&()) }
+    }
+}
+
 /// What every reconcile shares.
 struct Shared {
     ctx: Context,
+    flavor: Flavor,
     pods: Store<Pod>,
-    sets: Store<ReplicaSet>,
+    /// The ReplicaSets (for the pods of sibling sets); none for ReplicationControllers.
+    sets: Option<Store<ReplicaSet>>,
     events: Events,
     expectations: Expectations,
 }
@@ -58,8 +98,9 @@ async fn run(ctx: Context) {
     let shared = Arc::new(Shared {
         events: Events::new(client, COMPONENT),
         ctx,
+        flavor: Flavor::ReplicaSet,
         pods,
-        sets: sets.clone(),
+        sets: Some(sets.clone()),
         expectations: Expectations::default(),
     });
     controller
@@ -100,6 +141,11 @@ fn key_of(set: &ReplicaSet) -> String {
 }
 
 async fn reconcile(set: Arc<ReplicaSet>, shared: Arc<Shared>) -> Result<Action, Error> {
+    sync(set, &shared).await
+}
+
+/// One sync of a ReplicaSet (or of a ReplicationController in ReplicaSet form).
+async fn sync(set: Arc<ReplicaSet>, shared: &Shared) -> Result<Action, Error> {
     let _ = shared.pods.wait_until_ready().await;
     let key = key_of(&set);
     let span = tracing::debug_span!("reconcile", replicaset = %key);
@@ -119,7 +165,7 @@ async fn reconcile(set: Arc<ReplicaSet>, shared: Arc<Shared>) -> Result<Action, 
     );
     let pods_api: Api<Pod> = Api::namespaced(shared.ctx.client.clone(), &namespace);
     let claim = Claim {
-        owner: ownership::controller_ref(set.as_ref()),
+        owner: shared.flavor.controller_ref(&set),
         selector: &selector,
         owner_deleting: set.meta().deletion_timestamp.is_some(),
     };
@@ -131,10 +177,10 @@ async fn reconcile(set: Arc<ReplicaSet>, shared: Arc<Shared>) -> Result<Action, 
         let replicas = usize::try_from(spec.replicas.unwrap_or(1)).unwrap_or(0);
         let template = spec.template.clone().unwrap_or_default();
         failure = if owned.len() < replicas {
-            create_pods(&shared, &set, &key, &template, replicas - owned.len()).await
+            create_pods(shared, &set, &key, &template, replicas - owned.len()).await
         } else if owned.len() > replicas {
-            let related = related_pods(&shared, &set, &in_namespace);
-            delete_pods(&shared, &set, &key, &owned, &related, owned.len() - replicas).await
+            let related = related_pods(shared, &set, &in_namespace);
+            delete_pods(shared, &set, &key, &owned, &related, owned.len() - replicas).await
         } else {
             None
         };
@@ -142,7 +188,7 @@ async fn reconcile(set: Arc<ReplicaSet>, shared: Arc<Shared>) -> Result<Action, 
     let min_ready = spec.min_ready_seconds.unwrap_or(0);
     let now = shared.ctx.clock.now();
     let status = status::calculate(&set, &owned, failure.as_ref(), now);
-    status::update(&shared.ctx.client, &set, status.clone()).await?;
+    status::update(&shared.ctx.client, shared.flavor, &set, status.clone()).await?;
     if let Some((_, message)) = failure {
         return Err(Error::Invalid(message));
     }
@@ -157,15 +203,14 @@ async fn reconcile(set: Arc<ReplicaSet>, shared: Arc<Shared>) -> Result<Action, 
 
 /// The active pods controlled by this set or by its siblings (sets with the same controller).
 fn related_pods(shared: &Shared, set: &ReplicaSet, in_namespace: &[Arc<Pod>]) -> Vec<Arc<Pod>> {
-    let family: Vec<String> = match ownership::controller_of(set.meta()) {
-        Some(owner) => shared
-            .sets
+    let family: Vec<String> = match (ownership::controller_of(set.meta()), &shared.sets) {
+        (Some(owner), Some(sets)) => sets
             .state()
             .iter()
             .filter(|s| s.namespace() == set.namespace() && ownership::is_controlled_by(s.meta(), &owner.uid))
             .filter_map(|s| s.uid())
             .collect(),
-        None => set.uid().into_iter().collect(),
+        _ => set.uid().into_iter().collect(),
     };
     in_namespace
         .iter()
@@ -177,15 +222,20 @@ fn related_pods(shared: &Shared, set: &ReplicaSet, in_namespace: &[Arc<Pod>]) ->
 
 /// A pod from the set's template (upstream's GetPodFromTemplate).
 pub fn pod_from_template<K: Resource<DynamicType = ()>>(template: &PodTemplateSpec, owner: &K) -> Pod {
+    pod_owned_by(template, owner.meta(), ownership::controller_ref(owner))
+}
+
+/// A pod from a template, named after and controlled by `owner`.
+fn pod_owned_by(template: &PodTemplateSpec, owner: &ObjectMeta, reference: OwnerReference) -> Pod {
     let meta = template.metadata.clone().unwrap_or_default();
     Pod {
         metadata: ObjectMeta {
-            generate_name: Some(format!("{}-", owner.meta().name.as_deref().unwrap_or_default())),
-            namespace: owner.meta().namespace.clone(),
+            generate_name: Some(format!("{}-", owner.name.as_deref().unwrap_or_default())),
+            namespace: owner.namespace.clone(),
             labels: meta.labels,
             annotations: meta.annotations,
             finalizers: meta.finalizers,
-            owner_references: Some(vec![ownership::controller_ref(owner)]),
+            owner_references: Some(vec![reference]),
             ..ObjectMeta::default()
         },
         spec: template.spec.clone(),
@@ -204,8 +254,8 @@ async fn create_pods(
 ) -> Option<(&'static str, String)> {
     let namespace = set.namespace().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(shared.ctx.client.clone(), &namespace);
-    let pod = pod_from_template(template, set);
-    let reference = set.object_ref(&());
+    let pod = pod_owned_by(template, &set.metadata, shared.flavor.controller_ref(set));
+    let reference = shared.flavor.object_ref(set);
     let mut remaining = count.min(BURST_REPLICAS);
     let mut batch = 1;
     while remaining > 0 {
@@ -246,7 +296,7 @@ async fn delete_pods(
     count: usize,
 ) -> Option<(&'static str, String)> {
     let api: Api<Pod> = Api::namespaced(shared.ctx.client.clone(), &set.namespace().unwrap_or_default());
-    let reference = set.object_ref(&());
+    let reference = shared.flavor.object_ref(set);
     let victims = pods_to_delete(owned, related, count.min(BURST_REPLICAS));
     let params = DeleteParams::default();
     let names: Vec<String> = victims.iter().map(|p| p.name_any()).collect();

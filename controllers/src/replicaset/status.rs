@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
@@ -56,13 +56,31 @@ pub fn calculate(
     }
 }
 
-/// Writes the status when it changed.
-pub async fn update(client: &kube::Client, set: &ReplicaSet, status: ReplicaSetStatus) -> Result<(), kube::Error> {
+/// Writes the status when it changed (a ReplicationController's has the same fields).
+pub(super) async fn update(
+    client: &kube::Client,
+    flavor: super::Flavor,
+    set: &ReplicaSet,
+    status: ReplicaSetStatus,
+) -> Result<(), kube::Error> {
     if set.status.as_ref() == Some(&status) {
         return Ok(());
     }
-    let api: Api<ReplicaSet> = Api::namespaced(client.clone(), &set.namespace().unwrap_or_default());
-    let patch = json!({ "status": status });
-    // Null conditions must clear the list: a merge patch carries them as null.
-    api.patch_status(&set.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await.map(drop)
+    let namespace = set.namespace().unwrap_or_default();
+    let mut patch = json!({ "status": status });
+    // A merge patch: absent conditions must be cleared explicitly.
+    if status.conditions.is_none() {
+        patch["status"]["conditions"] = serde_json::Value::Null;
+    }
+    let params = PatchParams::default();
+    match flavor {
+        super::Flavor::ReplicaSet => {
+            let api: Api<ReplicaSet> = Api::namespaced(client.clone(), &namespace);
+            api.patch_status(&set.name_any(), &params, &Patch::Merge(&patch)).await.map(drop)
+        }
+        super::Flavor::ReplicationController => {
+            let api: Api<ReplicationController> = Api::namespaced(client.clone(), &namespace);
+            api.patch_status(&set.name_any(), &params, &Patch::Merge(&patch)).await.map(drop)
+        }
+    }
 }
