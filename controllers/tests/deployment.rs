@@ -202,3 +202,29 @@ async fn scaling_recreate_pause_and_history_limit() {
     deployments.patch("batch", &PatchParams::default(), &Patch::Merge(&resume)).await.expect("resume");
     rolled_out(&cluster, "batch", 2, "app:v4").await;
 }
+
+#[tokio::test]
+async fn a_rollout_that_makes_no_progress_exceeds_its_deadline() {
+    let cluster = Cluster::start(&["replicaset", "deployment"], 1).await;
+    let mut spec = deployment("stuck", 2, "app:v1");
+    // No node carries the label: the pods stay Pending, nothing becomes available.
+    spec["spec"]["template"]["spec"]["nodeSelector"] = json!({ "skiff.dev/nowhere": "true" });
+    spec["spec"]["progressDeadlineSeconds"] = json!(1);
+    let _: Deployment = cluster.create(Some("default"), spec).await;
+    let deployments = cluster.api::<Deployment>("default");
+    let (progressing, available) = wait_for("Progressing False with ProgressDeadlineExceeded", async || {
+        let d = deployments.get("stuck").await.ok()?;
+        let conditions = d.status?.conditions?;
+        let progressing = conditions.iter().find(|c| c.type_ == "Progressing" && c.status == "False")?.clone();
+        let available = conditions.iter().find(|c| c.type_ == "Available")?.clone();
+        Some((progressing, available))
+    })
+    .await;
+    assert_eq!(progressing.reason.as_deref(), Some("ProgressDeadlineExceeded"));
+    let message = progressing.message.unwrap_or_default();
+    assert!(
+        message.starts_with("ReplicaSet \"stuck-") && message.ends_with("\" has timed out progressing."),
+        "{message}"
+    );
+    assert_eq!((available.status.as_str(), available.reason.as_deref()), ("False", Some("MinimumReplicasUnavailable")));
+}
