@@ -5,7 +5,6 @@
 use anyhow::{Context, Result, bail};
 use skiff_controllers::ControllerManager;
 use skiff_controllers::leader::Timings;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::ControllerManagerArgs;
 
@@ -27,16 +26,8 @@ pub async fn run(args: ControllerManagerArgs) -> Result<()> {
         let identity = format!("{}_{}", host.trim(), uuid::Uuid::new_v4().simple());
         manager = manager.with_leader_election(&identity, Timings::default());
     }
-    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let terminated = crate::termination()?;
     println!("skiff controller-manager: running {} for {url}", manager.enabled().join(", "));
-    manager
-        .run(async move {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = interrupt.recv() => {}
-            }
-        })
-        .await;
+    manager.run(terminated).await;
     Ok(())
 }

@@ -7,7 +7,21 @@ mod server;
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Completes on the first SIGTERM or SIGINT (handlers installed at once, so none is missed).
+fn termination() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
+}
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()

@@ -5,7 +5,6 @@ use anyhow::{Context, Result};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use skiff_scheduler::Scheduler;
 use skiff_scheduler::profile::Profile;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::SchedulerArgs;
 
@@ -29,16 +28,8 @@ pub async fn run(args: SchedulerArgs) -> Result<()> {
         None => vec![Profile::default_profile()],
     };
     let names: Vec<String> = profiles.iter().map(|p| p.scheduler_name.clone()).collect();
-    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let terminated = crate::termination()?;
     println!("skiff scheduler: scheduling for {url} as {}", names.join(", "));
-    Scheduler::new(client, profiles)
-        .run(async move {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = interrupt.recv() => {}
-            }
-        })
-        .await;
+    Scheduler::new(client, profiles).run(terminated).await;
     Ok(())
 }

@@ -18,7 +18,6 @@ use skiff_scheduler::Scheduler;
 use skiff_scheduler::profile::Profile;
 use skiff_store::Datastore;
 use tokio::net::TcpListener;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::ServerArgs;
 
@@ -192,14 +191,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let (stop_parts, stopping) = tokio::sync::watch::channel(false);
     let parts = start_parts(&args, &api, &identity(&data_dir)?, &stopping)?;
 
-    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let terminated = crate::termination()?;
     let closing = api.clone();
     let shutdown = async move {
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
-        }
+        terminated.await;
         tracing::info!("shutting down");
         closing.close();
     };
