@@ -115,11 +115,7 @@ async fn reconcile(service: Arc<Service>, state: Arc<State>) -> Result<Action, E
 }
 
 async fn sync(service: &Service, state: &State) -> Result<Action, Error> {
-    let spec = service.spec.as_ref();
-    if util::is_api_server_service(service)
-        || spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName")
-        || spec.and_then(|s| s.selector.as_ref()).is_none()
-    {
+    if !util::wants_endpoints(service) {
         return Ok(Action::await_change());
     }
     let not_ready = |_| Error::Invalid("a cache stopped before it was filled".to_owned());

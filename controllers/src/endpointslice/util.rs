@@ -102,6 +102,15 @@ pub fn is_api_server_service(service: &Service) -> bool {
     service.metadata.namespace.as_deref() == Some("default") && service.metadata.name.as_deref() == Some("kubernetes")
 }
 
+/// Whether the controllers keep endpoints for the service: it has a selector,
+/// is not ExternalName, and is not the API server's own.
+pub fn wants_endpoints(service: &Service) -> bool {
+    let spec = service.spec.as_ref();
+    !is_api_server_service(service)
+        && spec.and_then(|s| s.type_.as_deref()) != Some("ExternalName")
+        && spec.and_then(|s| s.selector.as_ref()).is_some()
+}
+
 /// The pod's key in a [`Membership`] (`namespace/name`).
 pub fn pod_key(pod: &Pod) -> String {
     format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any())
