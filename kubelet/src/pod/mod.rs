@@ -1,0 +1,3 @@
+//! Pod workers: one task per pod bound to the node, driving the runtime
+//! towards the pod's spec (sandbox, init containers, containers, restarts
+//! with back-off, graceful termination) and reporting its status.

@@ -1,0 +1,2 @@
+//! The CRI runtime: RuntimeService and ImageService over gRPC on a unix
+//! socket (containerd's), reconnecting when the runtime restarts.
