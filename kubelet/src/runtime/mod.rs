@@ -99,3 +99,15 @@ pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
     /// Usage of the filesystem images are stored on.
     async fn image_fs_info(&self) -> Result<Vec<api::FilesystemUsage>>;
 }
+
+/// The CRI labels (and annotations) kubelets put on sandboxes and containers, under upstream's names.
+pub mod labels {
+    /// The pod's name.
+    pub const POD_NAME: &str = "io.kubernetes.pod.name";
+    /// The pod's namespace.
+    pub const POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
+    /// The pod's UID.
+    pub const POD_UID: &str = "io.kubernetes.pod.uid";
+    /// The container's name (containers only).
+    pub const CONTAINER_NAME: &str = "io.kubernetes.container.name";
+}
