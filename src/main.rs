@@ -1,5 +1,6 @@
 //! `skiff`: a Kubernetes-compatible control plane in one binary.
 
+mod agent;
 mod cli;
 mod controller_manager;
 mod scheduler;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
                         cli::Command::Server(args) => server::run(args).await,
                         cli::Command::Scheduler(args) => scheduler::run(args).await,
                         cli::Command::ControllerManager(args) => controller_manager::run(args).await,
+                        cli::Command::Agent(args) => agent::run(args).await,
                     }
                 })
             },
