@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 pub use config::ContainerdConfig;
 
@@ -127,13 +128,9 @@ impl Containerd {
             return Err(err);
         }
 
-        let supervisor = tokio::spawn(supervisor::supervise(
-            config.clone(),
-            binary,
-            Arc::clone(&runtime),
-            Arc::clone(&shared),
-            child,
-        ));
+        let span = tracing::info_span!("containerd", socket = %config.socket.display());
+        let supervise = supervisor::supervise(config.clone(), binary, Arc::clone(&runtime), Arc::clone(&shared), child);
+        let supervisor = tokio::spawn(supervise.instrument(span));
         Ok(Self { config, runtime, shared, supervisor: Some(supervisor), timings: StartTimings { ready, pause_image } })
     }
 

@@ -189,8 +189,6 @@ pub(super) async fn supervise(
     shared: Arc<Shared>,
     mut child: Child,
 ) {
-    let span = tracing::info_span!("containerd", socket = %config.socket.display());
-    let _guard = span.enter();
     let mut backoff = FIRST_BACKOFF;
     loop {
         let status = child.wait().await;

@@ -4,11 +4,13 @@
 
 pub mod import;
 pub mod oci;
+pub mod watch;
 
 use std::path::Path;
 
 pub use import::import;
 pub use oci::ImageBuilder;
+pub use watch::ImagesDir;
 
 /// The sandbox image skiff builds from Debian's catatonit.
 pub const PAUSE_IMAGE: &str = "localhost/skiff/pause:catatonit";
