@@ -20,6 +20,33 @@ pub enum Command {
     Scheduler(SchedulerArgs),
     /// Run only the controllers, against any Kubernetes API server (skiff's or kube-apiserver).
     ControllerManager(ControllerManagerArgs),
+    /// Import image tarballs into the node's containerd, or list its images.
+    Images(ImagesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    #[command(subcommand)]
+    pub command: ImagesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Import image tarballs (OCI layout or `docker save`, optionally gzip/zstd) into the running node's containerd.
+    Import {
+        /// The data dir of the running `skiff server` (default as for `skiff server`).
+        #[arg(long, short = 'd', env = "SKIFF_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// The tarballs.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the images of the running node's containerd.
+    Ls {
+        /// The data dir of the running `skiff server` (default as for `skiff server`).
+        #[arg(long, short = 'd', env = "SKIFF_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

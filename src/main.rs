@@ -2,6 +2,7 @@
 
 mod cli;
 mod controller_manager;
+mod images;
 mod scheduler;
 mod server;
 
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
                         cli::Command::Server(args) => server::run(args).await,
                         cli::Command::Scheduler(args) => scheduler::run(args).await,
                         cli::Command::ControllerManager(args) => controller_manager::run(args).await,
+                        cli::Command::Images(args) => images::run(args).await,
                     }
                 })
             },

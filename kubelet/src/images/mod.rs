@@ -3,6 +3,7 @@
 //! runtime from the images directory and `skiff images import`.
 
 pub mod import;
+pub mod node;
 pub mod oci;
 pub mod watch;
 
