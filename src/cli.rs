@@ -22,6 +22,33 @@ pub enum Command {
     ControllerManager(ControllerManagerArgs),
     /// Run a node agent (kubelet on containerd) that joins the cluster of a skiff server.
     Agent(AgentArgs),
+    /// Import image tarballs into the node's containerd, or list its images.
+    Images(ImagesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    #[command(subcommand)]
+    pub command: ImagesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Import image tarballs (OCI layout or `docker save`, optionally gzip/zstd) into the running node's containerd.
+    Import {
+        /// The data dir of the running `skiff server` (default as for `skiff server`).
+        #[arg(long, short = 'd', env = "SKIFF_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// The tarballs.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the images of the running node's containerd.
+    Ls {
+        /// The data dir of the running `skiff server` (default as for `skiff server`).
+        #[arg(long, short = 'd', env = "SKIFF_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 mod agent;
 mod cli;
 mod controller_manager;
+mod images;
 mod scheduler;
 mod server;
 
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
                         cli::Command::Scheduler(args) => scheduler::run(args).await,
                         cli::Command::ControllerManager(args) => controller_manager::run(args).await,
                         cli::Command::Agent(args) => agent::run(args).await,
+                        cli::Command::Images(args) => images::run(args).await,
                     }
                 })
             },
