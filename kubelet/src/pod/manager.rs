@@ -188,7 +188,12 @@ fn dispatch(ctx: &Arc<Context>, workers: &mut HashMap<String, Handle>, pod: Pod,
     let Some(uid) = pod.metadata.uid.clone() else { return };
     let update = PodUpdate { pod: Arc::new(pod), removed };
     if let Some(handle) = workers.get(&uid).filter(|h| !h.task.is_finished()) {
-        handle.updates.send_replace(update);
+        // Status-only changes (the worker's own patches) do not wake the worker, as upstream's pod config.
+        handle.updates.send_if_modified(|current| {
+            let wake = removed || current.removed || differs_semantically(&current.pod, &update.pod);
+            *current = update;
+            wake
+        });
         return;
     }
     if removed {
@@ -205,6 +210,18 @@ fn dispatch(ctx: &Arc<Context>, workers: &mut HashMap<String, Handle>, pod: Pod,
     let worker = Worker::new(ctx.clone(), uid.clone());
     let task = tokio::spawn(worker.run(receiver, wake.clone()).instrument(span));
     workers.insert(uid, Handle { updates, wake, task });
+}
+
+/// Whether a pod changed in more than its status (and bookkeeping metadata).
+fn differs_semantically(a: &Pod, b: &Pod) -> bool {
+    let strip = |pod: &Pod| {
+        let mut pod = pod.clone();
+        pod.status = None;
+        pod.metadata.resource_version = None;
+        pod.metadata.managed_fields = None;
+        pod
+    };
+    strip(a) != strip(b)
 }
 
 /// Relists the runtime and wakes the workers of pods whose sandboxes or containers changed.

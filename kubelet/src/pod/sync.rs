@@ -312,7 +312,8 @@ impl Worker {
                     .image_backoff
                     .in_backoff(&key, Timestamp::now())
                     .map(|(_, ends)| ends.duration_since(Timestamp::now()).unsigned_abs() + Duration::from_millis(50));
-                return Some(wait.unwrap_or(RETRY));
+                // Synced again during the back-off (ImagePullBackOff shows) and when it ends.
+                return Some(wait.map_or(RETRY, |w| w.min(RETRY)));
             }
         };
         let image = runtime.image_status(&image_ref).await.ok().flatten();
