@@ -245,7 +245,7 @@ fn conditions(
             if is_sidecar(c) {
                 return status.is_none_or(|s| s.started != Some(true));
             }
-            !status.and_then(|s| s.state.and_then(|st| st.terminated)).is_some_and(|t| t.exit_code == 0)
+            status.and_then(|s| s.state.and_then(|st| st.terminated)).is_none_or(|t| t.exit_code != 0)
         })
         .map(|c| c.name.clone())
         .collect();

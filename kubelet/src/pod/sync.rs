@@ -190,8 +190,14 @@ impl Worker {
             }
         }
         for container in &spec.containers {
-            let latest =
-                current.latest(&container.name).filter(|c| current.sandbox_of(&c.id) == Some(sandbox.id.as_str()));
+            let newest = current.latest(&container.name);
+            let latest = newest.filter(|c| current.sandbox_of(&c.id) == Some(sandbox.id.as_str()));
+            // A container that finished for good in an earlier sandbox is not started in a new one.
+            if latest.is_none()
+                && newest.is_some_and(|c| is_exited(c) && !should_restart(pod, container, c.exit_code, false))
+            {
+                continue;
+            }
             let (wake, _) = self.keep_running(pod, container, latest, &current, &mut ctx, false).await;
             next = earliest(next, wake);
         }

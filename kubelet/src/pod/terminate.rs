@@ -146,10 +146,10 @@ pub(super) fn remove_pod_files(config: &crate::KubeletConfig, pod: &Pod, uid: &s
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
     for dir in [config.pod_dir(uid), config.pod_log_dir(&namespace, &name, uid)] {
-        if let Err(error) = std::fs::remove_dir_all(&dir) {
-            if error.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(%error, dir = %dir.display(), "removing a pod directory failed");
-            }
+        if let Err(error) = std::fs::remove_dir_all(&dir)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(%error, dir = %dir.display(), "removing a pod directory failed");
         }
     }
     sandbox::remove_pod_cgroup(uid);
