@@ -12,12 +12,9 @@ use super::{resources, security};
 use crate::config::KubeletConfig;
 use crate::runtime::{api, labels};
 
-/// The cgroup (cgroupfs driver) under which skiff puts pods: `/skiff/pod<uid>`.
-pub const CGROUP_ROOT: &str = "/skiff";
-
-/// The cgroup parent of the pod with `uid`.
-pub fn cgroup_parent(uid: &str) -> String {
-    format!("{CGROUP_ROOT}/pod{uid}")
+/// The cgroup parent of the pod with `uid` (cgroupfs driver): `<cgroup_root>/pod<uid>`.
+pub fn cgroup_parent(config: &KubeletConfig, uid: &str) -> String {
+    format!("{}/pod{uid}", config.cgroup_root.trim_end_matches('/'))
 }
 
 /// The CRI labels every sandbox and container of the pod carries.
@@ -97,7 +94,7 @@ pub fn sandbox_config(
         labels: sandbox_labels,
         annotations: meta.annotations.clone().unwrap_or_default().into_iter().collect(),
         linux: Some(api::LinuxPodSandboxConfig {
-            cgroup_parent: cgroup_parent(&uid),
+            cgroup_parent: cgroup_parent(config, &uid),
             security_context: Some(security_context),
             sysctls: security::sysctls(pod),
             overhead,
@@ -109,8 +106,8 @@ pub fn sandbox_config(
 }
 
 /// Removes the pod's cgroup (and any leftover children) from every cgroup hierarchy; best effort.
-pub fn remove_pod_cgroup(uid: &str) {
-    let relative = cgroup_parent(uid);
+pub fn remove_pod_cgroup(config: &KubeletConfig, uid: &str) {
+    let relative = cgroup_parent(config, uid);
     let relative = relative.trim_start_matches('/');
     let root = Path::new("/sys/fs/cgroup");
     let mut hierarchies = vec![root.to_path_buf()];

@@ -152,5 +152,5 @@ pub(super) fn remove_pod_files(config: &crate::KubeletConfig, pod: &Pod, uid: &s
             tracing::warn!(%error, dir = %dir.display(), "removing a pod directory failed");
         }
     }
-    sandbox::remove_pod_cgroup(uid);
+    sandbox::remove_pod_cgroup(config, uid);
 }
