@@ -163,12 +163,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         Some(endpoint) => endpoint.parse::<Datastore>()?,
         None => Datastore::default_in(&data_dir),
     };
-    let authenticator = Arc::new(Authenticator {
-        tokens: match &args.token_file {
-            Some(path) => TokenFile::load(path)?,
-            None => TokenFile::default(),
-        },
-    });
+    let tokens = match &args.token_file {
+        Some(path) => TokenFile::load(path)?,
+        None => TokenFile::default(),
+    };
     let store = skiff_store::open(&datastore).await?;
     let network = ServiceNetwork { cidr: args.service_cidr, node_ports: args.service_node_port_range };
     let api = ApiServer::start_with(Arc::clone(&store), network)
@@ -177,6 +175,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let hosts = certificate_hosts(&network.cidr.nth(0).to_string());
     let pki = Pki::load_or_create(&data_dir.join("server").join("tls"), &hosts)?;
     let tls = serve::tls_config(&pki)?;
+    api.use_service_account_key(skiff_apiserver::serviceaccount::SigningKey::load_or_create(&pki.dir)?);
+    let authenticator = Arc::new(Authenticator { tokens, service_accounts: Some(api.service_account_authenticator()) });
 
     let address = SocketAddr::new(args.bind_address, args.https_listen_port);
     let listener = TcpListener::bind(address).await.with_context(|| format!("listening on {address}"))?;
