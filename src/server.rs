@@ -90,6 +90,7 @@ fn start_parts(
     args: &ServerArgs,
     api: &ApiServer,
     identity: &str,
+    root_ca: &str,
     stopping: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut parts = Vec::new();
@@ -116,8 +117,9 @@ fn start_parts(
         }));
     }
     if !args.disable_controller_manager {
-        let manager =
-            skiff_controllers::ControllerManager::new(api.client()).with_leader_election(identity, Timings::default());
+        let manager = skiff_controllers::ControllerManager::new(api.client())
+            .with_leader_election(identity, Timings::default())
+            .with_root_ca(root_ca);
         parts.push(tokio::spawn(manager.run(stopped(stopping))));
     }
     if args.simulated_nodes > 0 {
@@ -189,7 +191,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     write_private(&kubeconfig, &pki.admin_kubeconfig(&url))?;
 
     let (stop_parts, stopping) = tokio::sync::watch::channel(false);
-    let parts = start_parts(&args, &api, &identity(&data_dir)?, &stopping)?;
+    let parts = start_parts(&args, &api, &identity(&data_dir)?, &pki.ca_cert, &stopping)?;
 
     let terminated = crate::termination()?;
     let closing = api.clone();
