@@ -316,3 +316,7 @@ pub fn status_changed(old: &NodeStatus, new: &NodeStatus) -> bool {
     };
     strip(old) != strip(new)
 }
+
+#[cfg(test)]
+#[path = "status_tests.rs"]
+mod tests;
