@@ -13,6 +13,8 @@ pub struct MemInfo {
     pub free: u64,
     pub available: u64,
     pub inactive_file: u64,
+    /// Anonymous pages (the host's RSS).
+    pub anon: u64,
 }
 
 impl MemInfo {
@@ -48,6 +50,7 @@ pub fn parse_meminfo(text: &str) -> MemInfo {
             "MemFree" => info.free = bytes,
             "MemAvailable" => info.available = bytes,
             "Inactive(file)" => info.inactive_file = bytes,
+            "AnonPages" => info.anon = bytes,
             _ => {}
         }
     }
@@ -114,6 +117,22 @@ pub fn parse_proc_stat_cpu_nanos(text: &str, ticks_per_second: u64) -> Option<u6
 pub fn parse_loadavg_threads(text: &str) -> Option<u64> {
     let field = text.split_whitespace().nth(3)?;
     field.split_once('/')?.1.parse().ok()
+}
+
+/// Page faults and major page faults since boot, from `/proc/vmstat`.
+pub fn parse_vmstat_faults(text: &str) -> (u64, u64) {
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (value("pgfault"), value("pgmajfault"))
+}
+
+/// `/proc/vmstat`'s page faults and major page faults.
+pub fn read_vmstat_faults() -> (u64, u64) {
+    read("/proc/vmstat").as_deref().map(parse_vmstat_faults).unwrap_or_default()
 }
 
 /// One trimmed line from a file such as `/etc/machine-id`.
@@ -305,6 +324,7 @@ mod tests {
         assert_eq!(parse_proc_stat_cpu_nanos("intr 1\n", 100), None);
         assert_eq!(parse_loadavg_threads("0.10 0.20 0.30 2/345 6789\n"), Some(345));
         assert_eq!(parse_loadavg_threads("0.10"), None);
+        assert_eq!(parse_vmstat_faults("pgfault 1234\npgmajfault 56\npgfree 9\n"), (1234, 56));
     }
 
     #[test]
