@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use crate::status::ApiError;
 
 /// Paths anyone may read without credentials.
-const PUBLIC_PATHS: &[&str] = &["/healthz", "/livez", "/readyz", "/version"];
+const PUBLIC_PATHS: &[&str] = &["/healthz", "/livez", "/readyz", "/version", crate::join::CACERTS_PATH];
+/// Paths that check their own credentials (the agents' join token, see `join`).
+const SELF_AUTHENTICATED: &[&str] = &[crate::join::CLIENT_KUBELET_PATH];
 
 /// An authenticated user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,7 +164,8 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    if PUBLIC_PATHS.contains(&request.uri().path()) {
+    let path = request.uri().path();
+    if PUBLIC_PATHS.contains(&path) || SELF_AUTHENTICATED.contains(&path) {
         return next.run(request).await;
     }
     let bearer = request

@@ -8,6 +8,7 @@ mod defaults;
 mod deletion;
 pub mod discovery;
 mod handlers;
+pub mod join;
 pub mod metrics;
 pub mod object;
 pub mod openapi;
