@@ -3,3 +3,4 @@
 //! streaming server.
 
 pub mod spdy;
+pub mod translate;

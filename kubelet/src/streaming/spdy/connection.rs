@@ -459,16 +459,17 @@ async fn handle(shared: &Arc<Shared>, owner: &Weak<Owner>, frame: Frame, closing
                 }
             }
             Frame::Data { stream_id, fin, data } => {
-                if let Some(stream) = state.streams.get_mut(&stream_id) {
-                    if stream.reset.is_none() && !stream.remote_fin {
-                        if !data.is_empty() {
-                            stream.recv_len += data.len();
-                            stream.recv.push_back(data);
-                        }
-                        stream.remote_fin |= fin;
-                        stream.wake_read();
-                        paced_stream = Some(stream_id);
+                if let Some(stream) = state.streams.get_mut(&stream_id)
+                    && stream.reset.is_none()
+                    && !stream.remote_fin
+                {
+                    if !data.is_empty() {
+                        stream.recv_len += data.len();
+                        stream.recv.push_back(data);
                     }
+                    stream.remote_fin |= fin;
+                    stream.wake_read();
+                    paced_stream = Some(stream_id);
                 }
             }
             Frame::RstStream { stream_id, status } => {

@@ -205,11 +205,12 @@ impl Stream {
     /// Queues an empty SYN_REPLY first if the peer opened this stream and it
     /// has not been answered yet.
     fn reply_if_needed(state: &mut State, id: u32) {
-        if let Some(stream) = state.streams.get_mut(&id) {
-            if stream.incoming && !stream.replied {
-                stream.replied = true;
-                state.queue(Frame::SynReply { stream_id: id, fin: false, headers: Headers::new() });
-            }
+        if let Some(stream) = state.streams.get_mut(&id)
+            && stream.incoming
+            && !stream.replied
+        {
+            stream.replied = true;
+            state.queue(Frame::SynReply { stream_id: id, fin: false, headers: Headers::new() });
         }
     }
 }
