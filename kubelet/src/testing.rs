@@ -51,6 +51,55 @@ pub fn busybox_image_tar(path: impl AsRef<Path>) -> images::oci::Result<images::
     busybox_image().write(path)
 }
 
+/// Writes the busybox test image under another name (`registry/repo:tag`) at `path`.
+pub fn busybox_image_tar_named(path: impl AsRef<Path>, name: &str) -> images::oci::Result<images::oci::BuiltImage> {
+    let mut builder = ImageBuilder::new(name).file(BUSYBOX, "bin/busybox");
+    for applet in BUSYBOX_APPLETS {
+        builder = builder.symlink(&format!("bin/{applet}"), "busybox");
+    }
+    builder.dir("tmp").env("PATH=/bin").cmd(["sh"]).write(path)
+}
+
+/// A pod network of its own for one test's node (e.g. a `skiff server` with its agent): an exclusive
+/// slot's bridge name and /24, the bridge deleted when dropped.
+#[derive(Debug)]
+pub struct NetworkSlot {
+    slot: Slot,
+}
+
+impl NetworkSlot {
+    /// Takes a free slot (shared with [`TestContainerd`]s across test processes).
+    pub fn allocate() -> Self {
+        let slot = Slot::acquire();
+        delete_bridge(&slot_bridge(slot.number));
+        Self { slot }
+    }
+
+    /// The pod range (`10.123.N.0/24`).
+    pub fn cidr(&self) -> String {
+        slot_cidr(self.slot.number)
+    }
+
+    /// The CNI bridge's name.
+    pub fn bridge(&self) -> String {
+        slot_bridge(self.slot.number)
+    }
+}
+
+impl Drop for NetworkSlot {
+    fn drop(&mut self) {
+        delete_bridge(&self.bridge());
+    }
+}
+
+fn slot_bridge(number: u16) -> String {
+    format!("skiff-t{number}")
+}
+
+fn slot_cidr(number: u16) -> String {
+    format!("10.123.{number}.0/24")
+}
+
 /// An exclusive slot: its number picks the bridge name and pod range.
 #[derive(Debug)]
 struct Slot {
@@ -131,8 +180,8 @@ impl TestContainerd {
 
     async fn start_with(dir: PathBuf, owns_dir: bool) -> TestContainerd {
         let slot = Slot::acquire();
-        let bridge = format!("skiff-t{}", slot.number);
-        let cidr = format!("10.123.{}.0/24", slot.number);
+        let bridge = slot_bridge(slot.number);
+        let cidr = slot_cidr(slot.number);
         // A process that died holding this slot may have left its bridge.
         delete_bridge(&bridge);
         let config = ContainerdConfig::new(&dir).cluster_cidr(&cidr).bridge(&bridge);
