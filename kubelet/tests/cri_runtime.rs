@@ -180,3 +180,16 @@ async fn a_missing_socket_is_reported_as_unavailable() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_missing_containerd_binary_gives_an_error_that_says_what_to_install() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config =
+        skiff_kubelet::containerd::ContainerdConfig::new(dir.path()).binary("containerd-that-is-not-installed");
+    let err = skiff_kubelet::containerd::Containerd::start(config).await.expect_err("no such binary");
+    assert_eq!(
+        err.to_string(),
+        "containerd-that-is-not-installed was not found in PATH: install Debian's containerd, runc and \
+         containernetworking-plugins, or run with --disable-agent"
+    );
+}
