@@ -6,6 +6,11 @@
 //! parallel processes never share a network. Dropping it removes what
 //! containerd and CNI leave on the host: sandboxes, the bridge, pod
 //! cgroups, mounts, the directory.
+//!
+//! Use: `let Some(containerd) = TestContainerd::start().await else { return };`
+//! then `containerd.runtime()` (an `Arc<CriRuntime>`) for a kubelet or raw
+//! CRI calls, [`BUSYBOX_IMAGE`] as the image, and
+//! `containerd.cgroup_parent(uid)` as each sandbox's `linux.cgroup_parent`.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -133,8 +138,9 @@ impl TestContainerd {
         let slot = Slot::acquire();
         let bridge = format!("skiff-t{}", slot.number);
         let cidr = format!("10.123.{}.0/24", slot.number);
-        // A process that died holding this slot may have left its bridge.
+        // A process that died holding this slot may have left its bridge and pod cgroups.
         cleanup::delete_link(&bridge);
+        cleanup::remove_cgroup(&format!("/skiff-test-{}", slot.number));
         let config = ContainerdConfig::new(&dir).cluster_cidr(&cidr).bridge(&bridge);
         let containerd = match Containerd::start(config).await {
             Ok(containerd) => containerd,
