@@ -148,3 +148,14 @@ impl NodeServer {
         self.server.dir()
     }
 }
+
+/// `skiff killall --data-dir DIR`: stops every pod the node agent of `data_dir` left running and
+/// removes its network, cgroups and mounts.
+pub fn killall(data_dir: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["killall", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("run skiff killall");
+    assert!(out.status.success(), "skiff killall failed: {}", String::from_utf8_lossy(&out.stderr));
+}
