@@ -4,13 +4,17 @@
 //!
 //! Flow control follows moby/spdystream, the implementation every Kubernetes
 //! peer (client-go, the kubelet, containerd's CRI streaming server) uses: it
-//! never sends WINDOW_UPDATE and ignores ours, so by default we do not stop
-//! sending at the peer's window (`Config::enforce_send_window`), and pace
-//! receiving by pausing the read loop while a stream's unread data is over
-//! `Config::max_buffered` (TCP then pushes back, as spdystream's unbuffered
-//! channels do). We still announce consumed data with WINDOW_UPDATE, so a peer
-//! that keeps to windows (such as this implementation with enforcement on)
-//! never stalls.
+//! neither sends WINDOW_UPDATE nor keeps to windows. So by default neither do
+//! we, and receiving is paced by pausing the read loop while a stream's unread
+//! data is over `Config::max_buffered` (TCP then pushes back, as spdystream's
+//! unbuffered channels do). Sending WINDOW_UPDATEs to such a peer would even
+//! be harmful: frames it has not read when it closes its socket make the
+//! kernel reset the connection, and the reset discards output we have not
+//! read yet. `Config::flow_control` turns SPDY/3 per-stream windows on (both
+//! keeping to the peer's and announcing ours) for peers that use them.
+//!
+//! Closing is graceful the same way: after GOAWAY and our FIN, the read side
+//! keeps draining until the peer closes (or `CLOSE_DRAIN` passes).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -37,16 +41,17 @@ pub enum Role {
 pub struct Config {
     /// The per-stream window both sides start with (SPDY/3 default 64 KiB).
     pub initial_window: u32,
-    /// Stop sending on a stream when the peer's window is used up. Off by
-    /// default: spdystream peers never grant more window.
-    pub enforce_send_window: bool,
+    /// SPDY/3 per-stream flow control: stop sending when the peer's window is
+    /// used up, send WINDOW_UPDATE as data is read. Off by default, as in
+    /// spdystream (whose peers would never grant more window).
+    pub flow_control: bool,
     /// Unread bytes of one stream above which the read loop waits.
     pub max_buffered: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { initial_window: 64 * 1024, enforce_send_window: false, max_buffered: 256 * 1024 }
+        Self { initial_window: 64 * 1024, flow_control: false, max_buffered: 256 * 1024 }
     }
 }
 
@@ -78,6 +83,8 @@ pub enum ConnectionError {
 
 type Result<T, E = ConnectionError> = std::result::Result<T, E>;
 
+/// How long a closing connection keeps reading for the peer's close.
+pub(super) const CLOSE_DRAIN: Duration = Duration::from_secs(5);
 /// Frames larger than this are split (spdystream sends one frame per write).
 pub(super) const MAX_DATA_FRAME: usize = 32 * 1024;
 /// Queued DATA bytes above which stream writers wait for the writer task.
@@ -387,6 +394,13 @@ async fn read_loop<R: AsyncRead>(shared: Arc<Shared>, owner: Weak<Owner>, reader
     tracing::debug!(%reason, "SPDY connection read loop ended");
     shared.fail(&reason);
     shared.writer_wake.notify_one();
+    if *closing.borrow() {
+        // Read (and drop) until the peer closes too, so that our socket is
+        // never dropped holding unread data (the kernel would reset it).
+        let mut sink = vec![0u8; 16 * 1024];
+        let drain = async { while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {} };
+        let _ = tokio::time::timeout(CLOSE_DRAIN, drain).await;
+    }
 }
 
 fn protocol_error(shared: &Shared, error: FrameError) -> String {

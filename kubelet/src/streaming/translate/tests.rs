@@ -110,7 +110,7 @@ async fn fake_cat_then_exit_3(conn: Connection) {
     }
 }
 
-/// Reads the client's side until Close: (channel, data) per message.
+/// Reads the client's side until the closing handshake is over: (channel, data) per message.
 async fn collect(ws: &mut Ws) -> Vec<(u8, Vec<u8>)> {
     let mut got = Vec::new();
     while let Some(Ok(message)) = within("a message", ws.next()).await {
@@ -121,7 +121,7 @@ async fn collect(ws: &mut Ws) -> Vec<(u8, Vec<u8>)> {
                 let data = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, rest).expect("base64");
                 got.push((channel.as_bytes()[0] - b'0', data));
             }
-            Message::Close(_) => break,
+            // Keep polling: that sends our Close reply and ends the stream.
             _ => {}
         }
     }
