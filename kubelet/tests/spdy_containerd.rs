@@ -235,3 +235,55 @@ async fn translate_port_forward_reaches_a_pods_port_through_containerd() {
     assert!(answer.ends_with("hello-from-httpd\n"), "{answer}");
     within("translator", translator).await.expect("task").expect("session ok");
 }
+
+#[tokio::test]
+async fn a_tty_session_resizes_its_terminal_through_the_translator() {
+    let Some(test) = TestContainerd::start().await else { return };
+    let (_sandbox, container) = run_pod(&test, "ws-tty", &["sleep", "3600"]).await;
+    let request = api::ExecRequest {
+        container_id: container.clone(),
+        cmd: vec!["sh".into()],
+        tty: true,
+        stdin: true,
+        stdout: true,
+        stderr: false,
+    };
+    let url = test.runtime().exec(request).await.expect("an exec URL");
+    let (mut client, server) = ws_pair().await;
+    let options = ExecOptions { stdin: true, stdout: true, stderr: true, tty: true };
+    let translator = tokio::spawn(async move { translate_exec(server, ChannelProtocol::V5, &url, options).await });
+    let send = |channel: u8, data: &[u8]| {
+        let mut message = vec![channel];
+        message.extend_from_slice(data);
+        Message::Binary(message.into())
+    };
+    client.send(send(4, br#"{"Width":100,"Height":30}"#)).await.expect("resize");
+    // The resize travels on its own stream: ask until the shell sees it.
+    let mut screen = String::new();
+    let mut asked = 0;
+    while !screen.contains("30 100") {
+        if asked < 50 {
+            client.send(send(0, b"stty size\n")).await.expect("stdin");
+            asked += 1;
+        }
+        match within("terminal output", client.next()).await {
+            Some(Ok(Message::Binary(bytes))) if bytes.first() == Some(&1) => {
+                screen.push_str(&String::from_utf8_lossy(&bytes[1..]));
+            }
+            Some(Ok(_)) => {}
+            other => panic!("session ended early: {other:?}; screen: {screen}"),
+        }
+    }
+    client.send(send(0, b"exit 4\n")).await.expect("exit");
+    let mut status = Vec::new();
+    while let Some(Ok(message)) = within("the status", client.next()).await {
+        if let Message::Binary(bytes) = message
+            && bytes.first() == Some(&3)
+        {
+            status.extend_from_slice(&bytes[1..]);
+        }
+    }
+    let status: Value = serde_json::from_slice(&status).expect("a JSON Status");
+    assert_eq!(status["details"]["causes"][0]["message"], "4", "{status}");
+    within("translator", translator).await.expect("task").expect("session ok");
+}

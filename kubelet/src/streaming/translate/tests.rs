@@ -270,3 +270,27 @@ async fn port_forward_relays_each_port_on_its_channel_pair() {
     let result = within("translator", translator).await.expect("task");
     assert!(matches!(result, Ok(()) | Err(TranslateError::ClientGone)), "{result:?}");
 }
+
+#[test]
+fn the_first_offered_served_sub_protocol_wins() {
+    let cases: &[(&[&str], Option<(&str, ChannelProtocol)>)] = &[
+        (&["v5.channel.k8s.io"], Some(("v5.channel.k8s.io", ChannelProtocol::V5))),
+        (&["v4.channel.k8s.io", "v5.channel.k8s.io"], Some(("v4.channel.k8s.io", ChannelProtocol::V4))),
+        (&["bogus", " base64.channel.k8s.io"], Some(("base64.channel.k8s.io", ChannelProtocol::V1Base64))),
+        (&[], Some(("", ChannelProtocol::V1))),
+        (&["bogus"], None),
+    ];
+    for (offered, expected) in cases {
+        assert_eq!(ChannelProtocol::negotiate(offered.iter().copied()), *expected, "{offered:?}");
+    }
+}
+
+#[test]
+fn channel_messages_round_trip_in_binary_and_base64() {
+    for protocol in [ChannelProtocol::V5, ChannelProtocol::V4Base64] {
+        let message = protocol.encode(2, b"\x00\xffdata");
+        assert_eq!(protocol.decode(&message), Some((2, bytes::Bytes::from_static(b"\x00\xffdata"))));
+    }
+    assert_eq!(ChannelProtocol::V4Base64.encode(1, b"hi"), WsMessage::Text("1aGk=".into()));
+    assert_eq!(ChannelProtocol::V5.encode(255, &[0]), WsMessage::Binary(bytes::Bytes::from_static(&[255, 0])));
+}
