@@ -271,9 +271,12 @@ async fn port_forward_relays_each_port_on_its_channel_pair() {
     assert!(matches!(result, Ok(()) | Err(TranslateError::ClientGone)), "{result:?}");
 }
 
+/// Offered sub-protocols and the (name, protocol) chosen.
+type NegotiationCase = (&'static [&'static str], Option<(&'static str, ChannelProtocol)>);
+
 #[test]
 fn the_first_offered_served_sub_protocol_wins() {
-    let cases: &[(&[&str], Option<(&str, ChannelProtocol)>)] = &[
+    let cases: &[NegotiationCase] = &[
         (&["v5.channel.k8s.io"], Some(("v5.channel.k8s.io", ChannelProtocol::V5))),
         (&["v4.channel.k8s.io", "v5.channel.k8s.io"], Some(("v4.channel.k8s.io", ChannelProtocol::V4))),
         (&["bogus", " base64.channel.k8s.io"], Some(("base64.channel.k8s.io", ChannelProtocol::V1Base64))),
