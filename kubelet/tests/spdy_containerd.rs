@@ -38,6 +38,11 @@ fn namespaces() -> api::NamespaceOption {
 
 /// Runs a busybox pod whose one container runs `command`; (sandbox, container).
 async fn run_pod(test: &TestContainerd, name: &str, command: &[&str]) -> (String, String) {
+    run_pod_with_stdin(test, name, command, false).await
+}
+
+/// `run_pod`, optionally with the container's stdin kept open (for attach).
+async fn run_pod_with_stdin(test: &TestContainerd, name: &str, command: &[&str], stdin: bool) -> (String, String) {
     let runtime = test.runtime();
     let uid = uuid::Uuid::new_v4().to_string();
     let log_dir = test.dir().join("logs").join(name);
@@ -75,6 +80,7 @@ async fn run_pod(test: &TestContainerd, name: &str, command: &[&str]) -> (String
         image: Some(api::ImageSpec { image: BUSYBOX_IMAGE.into(), ..Default::default() }),
         command: command.iter().map(|s| (*s).to_owned()).collect(),
         log_path: "main/0.log".into(),
+        stdin,
         labels: [(labels::CONTAINER_NAME.to_owned(), "main".to_owned())].into(),
         linux: Some(api::LinuxContainerConfig {
             security_context: Some(api::LinuxContainerSecurityContext {
@@ -285,5 +291,40 @@ async fn a_tty_session_resizes_its_terminal_through_the_translator() {
     }
     let status: Value = serde_json::from_slice(&status).expect("a JSON Status");
     assert_eq!(status["details"]["causes"][0]["message"], "4", "{status}");
+    within("translator", translator).await.expect("task").expect("session ok");
+}
+
+#[tokio::test]
+async fn translate_exec_attaches_to_a_containers_shell() {
+    let Some(test) = TestContainerd::start().await else { return };
+    let (_sandbox, container) = run_pod_with_stdin(&test, "ws-attach", &["sh"], true).await;
+    let request =
+        api::AttachRequest { container_id: container.clone(), stdin: true, tty: false, stdout: true, stderr: true };
+    let url = test.runtime().attach(request).await.expect("an attach URL");
+    let (mut client, server) = ws_pair().await;
+    let options = ExecOptions { stdin: true, stdout: true, stderr: true, tty: false };
+    let translator = tokio::spawn(async move { translate_exec(server, ChannelProtocol::V5, &url, options).await });
+    client.send(Message::Binary(b"\x00echo attached; echo oops >&2\n".to_vec().into())).await.expect("stdin");
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    while !(stdout.ends_with(b"attached\n") && stderr.ends_with(b"oops\n")) {
+        match within("the shell's answer", client.next()).await {
+            Some(Ok(Message::Binary(bytes))) if bytes.first() == Some(&1) => stdout.extend_from_slice(&bytes[1..]),
+            Some(Ok(Message::Binary(bytes))) if bytes.first() == Some(&2) => stderr.extend_from_slice(&bytes[1..]),
+            Some(Ok(_)) => {}
+            other => panic!("session ended early: {other:?}"),
+        }
+    }
+    // Ending stdin ends the shell, the container and so the attach session.
+    client.send(Message::Binary(vec![255, 0].into())).await.expect("close stdin");
+    let mut status = Vec::new();
+    while let Some(Ok(message)) = within("the end", client.next()).await {
+        if let Message::Binary(bytes) = message
+            && bytes.first() == Some(&3)
+        {
+            status.extend_from_slice(&bytes[1..]);
+        }
+    }
+    let status: Value = serde_json::from_slice(&status).expect("a JSON Status");
+    assert_eq!(status["status"], "Success", "{status}");
     within("translator", translator).await.expect("task").expect("session ok");
 }
