@@ -36,6 +36,8 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// Services' cluster IPs and node ports.
     pub services: Allocator,
+    /// How the proxy (logs, exec, port-forward, nodes/proxy) reaches kubelets.
+    pub kubelets: crate::proxy::KubeletClient,
 }
 
 impl ApiState {
@@ -225,7 +227,9 @@ impl ApiServer {
         let metrics = Metrics::new();
         let services = Allocator::new(network, Arc::clone(&backend));
         let objects = Objects::new(backend, Arc::clone(&metrics));
-        let state = Arc::new(ApiState { registry: Registry::builtin(), objects, closing, caches, metrics, services });
+        let kubelets = crate::proxy::KubeletClient::default();
+        let state =
+            Arc::new(ApiState { registry: Registry::builtin(), objects, closing, caches, metrics, services, kubelets });
         let server = Self { state };
         let namespaces = server.state.namespaces()?;
         for name in INITIAL_NAMESPACES {
@@ -260,6 +264,13 @@ impl ApiServer {
         state.put_object(slices, kubernetes::endpoint_slice(address, port)).await
     }
 
+    /// Presents this client certificate (PEM, signed by the CA kubelets
+    /// trust) when proxying to kubelets (logs, exec, port-forward, nodes/proxy).
+    pub fn with_kubelet_client(self, cert_pem: &str, key_pem: &str) -> Result<Self, crate::proxy::KubeletClientError> {
+        self.state.kubelets.set_client_certificate(cert_pem, key_pem)?;
+        Ok(self)
+    }
+
     /// Ends every watch, so that a graceful shutdown does not wait for them.
     pub fn close(&self) {
         self.state.closing.send_replace(true);
@@ -281,6 +292,7 @@ impl ApiServer {
             .route("/apis", get(named_groups))
             .route("/apis/{group}", get(group))
             .route("/apis/{group}/{version}", get(group_resources))
+            .merge(crate::proxy::routes())
             .route("/api/v1/{*rest}", any(handlers::resource_request))
             .route("/apis/{group}/{version}/{*rest}", any(handlers::resource_request))
             .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found\n") })
