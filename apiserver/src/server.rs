@@ -36,6 +36,8 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// Services' cluster IPs and node ports.
     pub services: Allocator,
+    /// The key and issuer of service account tokens.
+    pub tokens: crate::serviceaccount::TokenIssuer,
     /// How the proxy (logs, exec, port-forward, nodes/proxy) reaches kubelets.
     pub kubelets: crate::proxy::KubeletClient,
 }
@@ -227,9 +229,16 @@ impl ApiServer {
         let metrics = Metrics::new();
         let services = Allocator::new(network, Arc::clone(&backend));
         let objects = Objects::new(backend, Arc::clone(&metrics));
-        let kubelets = crate::proxy::KubeletClient::default();
-        let state =
-            Arc::new(ApiState { registry: Registry::builtin(), objects, closing, caches, metrics, services, kubelets });
+        let state = Arc::new(ApiState {
+            registry: Registry::builtin(),
+            objects,
+            closing,
+            caches,
+            metrics,
+            services,
+            tokens: crate::serviceaccount::TokenIssuer::default(),
+            kubelets: crate::proxy::KubeletClient::default(),
+        });
         let server = Self { state };
         let namespaces = server.state.namespaces()?;
         for name in INITIAL_NAMESPACES {
@@ -269,6 +278,18 @@ impl ApiServer {
     pub fn with_kubelet_client(self, cert_pem: &str, key_pem: &str) -> Result<Self, crate::proxy::KubeletClientError> {
         self.state.kubelets.set_client_certificate(cert_pem, key_pem)?;
         Ok(self)
+    }
+
+    /// Signs service account tokens with `key` (kept in the PKI dir, see
+    /// [`SigningKey::load_or_create`](crate::serviceaccount::SigningKey::load_or_create));
+    /// without it a key is made in memory for the first token.
+    pub fn use_service_account_key(&self, key: crate::serviceaccount::SigningKey) {
+        self.state.tokens.set_key(key);
+    }
+
+    /// The authenticator of this server's service account tokens, for [`Authenticator`](crate::authn::Authenticator).
+    pub fn service_account_authenticator(&self) -> crate::serviceaccount::TokenAuthenticator {
+        crate::serviceaccount::TokenAuthenticator::new(Arc::clone(&self.state))
     }
 
     /// Ends every watch, so that a graceful shutdown does not wait for them.
