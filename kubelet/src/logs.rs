@@ -73,7 +73,7 @@ impl StreamSelection {
 }
 
 /// What part of a log to read, and how (the kubelet's view of PodLogOptions).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogOptions {
     /// Only the last this many lines (`tailLines`).
     pub tail_lines: Option<u64>,

@@ -287,9 +287,10 @@ fn stream_path(pod: &Value, query: &Query, namespace: &str, name: &str, stream: 
     let path = match stream {
         Stream::Exec | Stream::Attach => {
             let container = location::container(pod, name, query.get("container"))?;
-            for flag in ["stdin", "stdout", "stderr", "tty"] {
+            // PodExecOptions' names become the kubelet's (upstream's ExecStdinParam etc.).
+            for (flag, kubelet) in [("stdin", "input"), ("stdout", "output"), ("stderr", "error"), ("tty", "tty")] {
                 if query.flag(flag)? {
-                    params.append_pair(flag, "1");
+                    params.append_pair(kubelet, "1");
                 }
             }
             let verb = if matches!(stream, Stream::Exec) { "exec" } else { "attach" };
