@@ -7,7 +7,7 @@
 
 use axum::body::Body;
 use axum::extract::FromRequestParts;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use http::header::{self, HeaderValue};
@@ -120,6 +120,14 @@ async fn serve_inner(
 /// The boundary of the WebSocket channel-protocol relay: one session from
 /// an upgraded WebSocket to the CRI streaming server.
 async fn relay_channels(socket: WebSocket, protocol: ChannelProtocol, cri_url: String, session: Session) {
+    // client-go treats a Close without a status code as an error (it wants
+    // 1000, normal closure), so the closing message gets one.
+    let socket = socket.with(|message: Message| {
+        futures::future::ready(Ok::<_, axum::Error>(match message {
+            Message::Close(None) => Message::Close(Some(CloseFrame { code: close_code::NORMAL, reason: "".into() })),
+            other => other,
+        }))
+    });
     let result = match session {
         Session::Exec(options) => translate_exec(socket, protocol, &cri_url, options).await,
         Session::PortForward(ports) => translate_port_forward(socket, protocol, &cri_url, &ports).await,

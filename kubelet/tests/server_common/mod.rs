@@ -72,6 +72,24 @@ impl TestNode {
         Self::start_inner(name, true).await
     }
 
+    /// As [`Self::start`], requiring client certificates of `pki`'s CA and serving its certificate.
+    pub async fn start_with_pki(name: &str, pki: skiff_apiserver::pki::Pki) -> Option<Self> {
+        let mut node = Self::start_inner(name, false).await?;
+        let _ = std::mem::replace(&mut node.shutdown, tokio::sync::oneshot::channel().0);
+        node.server.abort();
+        let config = Config::new(Arc::clone(&node.runtime)).client_ca(pki.ca_cert.clone());
+        let server = KubeletServer::new(config).expect("server");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        node.port = listener.local_addr().expect("address").port();
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        node.server = tokio::spawn(server.serve(listener, async move {
+            let _ = stop.await;
+        }));
+        node.shutdown = shutdown;
+        node.pki = Some(pki);
+        Some(node)
+    }
+
     async fn start_inner(name: &str, client_ca: bool) -> Option<Self> {
         let test = TestContainerd::start().await?;
         let runtime: Arc<dyn Runtime> = test.runtime();
