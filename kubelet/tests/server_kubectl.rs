@@ -1,7 +1,8 @@
 //! The whole chain with real kubectl: kubectl → skiff's API server over
 //! HTTPS → the kubelet server (client certificate) → containerd. Logs,
-//! exec (with stdin), cp both ways and port-forward, with kubectl 1.32
-//! (WebSocket: v5.channel.k8s.io and the port-forward tunnel) and 1.27 (SPDY).
+//! exec (with stdin), cp both ways and port-forward, with the current
+//! kubectl (WebSocket: v5.channel.k8s.io and the port-forward tunnel) and
+//! 1.27 (SPDY).
 
 #![cfg(feature = "testing")]
 
@@ -137,7 +138,7 @@ fn port_forward(binary: &str, config: &Path) {
     let mut child = Command::new(binary)
         .arg("--kubeconfig")
         .arg(config)
-        .args(["port-forward", "pod/web", ":8080"])
+        .args(["port-forward", "pod/web", ":8080", "-v=6"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -157,6 +158,10 @@ fn port_forward(binary: &str, config: &Path) {
     let _ = child.kill();
     let output = child.wait_with_output().expect("exit");
     let answer = answer.unwrap_or_else(|| panic!("{binary} port-forward printed {line:?}: {}", errors(&output)));
+    if binary == KUBECTL_WEBSOCKET {
+        // The WebSocket tunnel was used, not the SPDY fallback.
+        assert!(!errors(&output).contains("fallback to secondary dialer"), "{}", errors(&output));
+    }
     assert!(answer.contains("200 OK") && answer.contains("hello-pf"), "{binary}: {answer}\n{}", errors(&output));
 }
 

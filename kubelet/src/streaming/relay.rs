@@ -163,9 +163,12 @@ async fn pass_through(request: axum::extract::Request, cri_url: &str) -> Result<
 async fn tunnel(request: axum::extract::Request, cri_url: &str) -> Result<Response, RelayError> {
     let target = target(cri_url, request.uri())?;
     let io = connect(&target).await?;
+    let path = target.path_and_query().map_or("/", |p| p.as_str());
+    let host = target.authority().map(ToString::to_string).unwrap_or_default();
     let spdy = Request::builder()
         .method(http::Method::GET)
-        .uri(target.clone())
+        .uri(path)
+        .header(header::HOST, host)
         .header(header::CONNECTION, "Upgrade")
         .header(header::UPGRADE, "SPDY/3.1")
         .header(crate::streaming::spdy::STREAM_PROTOCOL_HEADER, SPDY_PORT_FORWARD)
