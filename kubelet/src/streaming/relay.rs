@@ -222,14 +222,13 @@ where
     let (mut reader, mut writer) = tokio::io::split(backend);
     let upstream = async move {
         while let Some(Ok(message)) = from_client.next().await {
-            match message {
-                Message::Binary(data) => {
-                    if writer.write_all(&data).await.is_err() {
-                        break;
-                    }
-                }
+            let data = match message {
+                Message::Binary(data) => data,
                 Message::Close(_) => break,
-                _ => {}
+                _ => continue,
+            };
+            if writer.write_all(&data).await.is_err() {
+                break;
             }
         }
         let _ = writer.shutdown().await;
