@@ -106,11 +106,22 @@ fn kubectl_session(binary: &str, config: &Path) {
         assert!(output.status.success(), "{binary} {args:?}: {}", errors(&output));
         text(&output)
     };
-    assert_eq!(run(&["logs", "web"]), "line1\nerr1\nline2\n", "{binary}");
-    assert_eq!(run(&["logs", "web", "--tail=1"]), "line2\n", "{binary}");
+    // (An earlier session's `logs -f` check appended a line.)
+    let full = run(&["logs", "web"]);
+    assert!(full.starts_with("line1\nerr1\nline2\n"), "{binary}: {full}");
+    let last = full.lines().last().map(|l| format!("{l}\n")).unwrap_or_default();
+    assert_eq!(run(&["logs", "web", "--tail=1"]), last, "{binary}");
     assert_eq!(run(&["logs", "web", "-c", "main", "--limit-bytes=3"]), "lin", "{binary}");
     let stamped = run(&["logs", "web", "--tail=1", "--timestamps"]);
-    assert!(stamped.ends_with("Z line2\n"), "{stamped}");
+    assert!(stamped.ends_with(&format!("Z {last}")), "{stamped}");
+    assert_eq!(run(&["logs", "web", "--since=1h", "--all-containers"]), full, "{binary}");
+    let previous = kubectl(binary, config, &["logs", "web", "--previous"], None);
+    assert!(
+        errors(&previous).contains("(BadRequest): previous terminated container \"main\" in pod \"web\" not found"),
+        "{}",
+        errors(&previous)
+    );
+    follow_logs(binary, config, &last);
     let wrong = kubectl(binary, config, &["logs", "web", "-c", "nope"], None);
     assert!(errors(&wrong).contains("container nope is not valid for pod web"), "{}", errors(&wrong));
 
@@ -132,6 +143,30 @@ fn kubectl_session(binary: &str, config: &Path) {
     assert_eq!(std::fs::read_to_string(&back).expect("copied back"), "copied into the pod\n");
 
     port_forward(binary, config);
+}
+
+/// `kubectl logs -f`: a line the container writes later arrives.
+fn follow_logs(binary: &str, config: &Path, last: &str) {
+    let mut child = Command::new(binary)
+        .arg("--kubeconfig")
+        .arg(config)
+        .args(["logs", "-f", "web", "--tail=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl logs -f");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("a line");
+    let marker = format!("followed-by-{}", binary.rsplit('/').next().unwrap_or_default());
+    let write =
+        kubectl(binary, config, &["exec", "web", "--", "sh", "-c", &format!("echo {marker} > /proc/1/fd/1")], None);
+    assert!(write.status.success(), "{}", errors(&write));
+    let mut next = String::new();
+    stdout.read_line(&mut next).expect("a followed line");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!((first.as_str(), next.trim_end()), (last, marker.as_str()), "{binary}");
 }
 
 fn port_forward(binary: &str, config: &Path) {

@@ -124,3 +124,15 @@ async fn requests_without_a_client_certificate_get_401_when_a_client_ca_is_set()
     assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
     node.stop().await;
 }
+
+#[tokio::test]
+async fn exec_with_a_tty_runs_the_command_on_a_terminal() {
+    let Some(node) = TestNode::start("tty").await else { return };
+    let path =
+        "/exec/default/tty/main?command=sh&command=-c&command=test%20-t%201%20%26%26%20echo%20on-a-tty&output=1&tty=1";
+    let mut ws = websocket(node.port, path, "v5.channel.k8s.io").await;
+    let ((stdout, _), status) = read_session(&mut ws).await;
+    assert_eq!(stdout, "on-a-tty\r\n");
+    assert_eq!(status["status"], "Success", "{status}");
+    node.stop().await;
+}
