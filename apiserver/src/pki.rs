@@ -130,6 +130,19 @@ impl Pki {
         leaf(&issuer, user, group, &[], ExtendedKeyUsagePurpose::ClientAuth, &self.dir)
     }
 
+    /// A serving certificate for `hosts` (names and IPs) with subject `common_name`/`organization`, signed by the cluster CA.
+    pub fn issue_serving(
+        &self,
+        common_name: &str,
+        organization: Option<&str>,
+        hosts: &[String],
+    ) -> Result<(String, String), PkiError> {
+        let ca_path = self.dir.join("server-ca.crt");
+        let signing = KeyPair::from_pem(&self.ca_key).map_err(cert_error(&ca_path))?;
+        let issuer = Issuer::from_ca_cert_pem(&self.ca_cert, signing).map_err(cert_error(&ca_path))?;
+        leaf(&issuer, common_name, organization, hosts, ExtendedKeyUsagePurpose::ServerAuth, &self.dir)
+    }
+
     /// A kubeconfig for the administrator, verifying the server with the CA.
     pub fn admin_kubeconfig(&self, server: &str) -> String {
         kubeconfig(server, &self.ca_cert, &self.admin_cert, &self.admin_key)

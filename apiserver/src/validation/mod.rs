@@ -42,6 +42,7 @@ use access::Errs;
 use field::Path;
 pub use field::{FieldError, FieldErrorKind};
 use names::NameRule;
+pub use names::{dns1123_subdomain, label_value, qualified_name};
 
 /// The scope and name rule of a built-in kind: `(namespaced, rule)`.
 fn kind_info(group: &str, kind: &str) -> Option<(bool, NameRule)> {

@@ -1,0 +1,237 @@
+//! The node agent against the API server in process (memory store), with a
+//! fake runtime (tests/fake_runtime) that only reports a version, a status
+//! and images: the Node is registered with its labels, taints, capacity,
+//! conditions, node info and images; its status follows the runtime; its
+//! Lease is renewed; a deleted Node comes back.
+
+mod fake_runtime;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fake_runtime::FakeRuntime;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, NodeCondition};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::json;
+use skiff_apiserver::ApiServer;
+use skiff_kubelet::KubeletConfig;
+use skiff_kubelet::node::{NodeAgent, NodeTimings, parse_taint};
+use skiff_kubelet::runtime::api;
+use skiff_store::MemoryBackend;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < DEADLINE, "never {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn image(id: &str, tags: &[&str], digests: &[&str], size: u64) -> api::Image {
+    api::Image {
+        id: id.into(),
+        repo_tags: tags.iter().map(|t| t.to_string()).collect(),
+        repo_digests: digests.iter().map(|d| d.to_string()).collect(),
+        size,
+        ..Default::default()
+    }
+}
+
+struct Setup {
+    client: kube::Client,
+    runtime: Arc<FakeRuntime>,
+    config: KubeletConfig,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(name: &str) -> Setup {
+    let api = ApiServer::start(Arc::new(MemoryBackend::new())).await.expect("start the API server");
+    let runtime = Arc::new(FakeRuntime::ready());
+    runtime.images.lock().expect("lock").extend([
+        image("sha256:small", &["docker.io/library/pause:3.10"], &[], 300_000),
+        image("sha256:big", &["docker.io/library/busybox:1.37"], &["docker.io/library/busybox@sha256:abc"], 4_000_000),
+    ]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = KubeletConfig::new(name, dir.path().join("agent"), runtime.clone());
+    config.node_ip = "10.0.0.7".parse().expect("ip");
+    config.node_labels = vec![("tier".into(), "edge".into())];
+    config.node_taints = vec![parse_taint("dedicated=gpu:NoSchedule").expect("taint")];
+    config.pod_cidr = Some("10.42.0.0/24".into());
+    config.server_port = 10250;
+    Setup { client: api.client(), runtime, config, _dir: dir }
+}
+
+fn condition<'a>(node: &'a Node, type_: &str) -> &'a NodeCondition {
+    let conditions = node.status.as_ref().and_then(|s| s.conditions.as_ref()).expect("conditions");
+    conditions.iter().find(|c| c.type_ == type_).unwrap_or_else(|| panic!("no {type_} condition"))
+}
+
+#[tokio::test]
+async fn a_registered_node_carries_labels_taints_capacity_conditions_node_info_and_images() {
+    let setup = setup("worker-1").await;
+    let agent = NodeAgent::new(setup.client.clone(), setup.config.clone());
+    let node = agent.register().await.expect("register");
+
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels.get("kubernetes.io/hostname").map(String::as_str), Some("worker-1"));
+    assert_eq!(labels.get("kubernetes.io/os").map(String::as_str), Some("linux"));
+    assert!(labels.contains_key("kubernetes.io/arch") && labels.contains_key("beta.kubernetes.io/arch"));
+    assert_eq!(labels.get("beta.kubernetes.io/os").map(String::as_str), Some("linux"));
+    assert_eq!(labels.get("tier").map(String::as_str), Some("edge"));
+    let spec = node.spec.clone().unwrap_or_default();
+    let taints = spec.taints.unwrap_or_default();
+    assert_eq!(
+        taints.iter().map(|t| (t.key.as_str(), t.value.as_deref(), t.effect.as_str())).collect::<Vec<_>>(),
+        [("dedicated", Some("gpu"), "NoSchedule")]
+    );
+    assert_eq!(spec.pod_cidr.as_deref(), Some("10.42.0.0/24"));
+
+    let status = node.status.clone().expect("status");
+    let capacity = status.capacity.clone().expect("capacity");
+    let allocatable = status.allocatable.clone().expect("allocatable");
+    for resource in ["cpu", "memory", "ephemeral-storage", "pods", "hugepages-1Gi", "hugepages-2Mi"] {
+        assert!(capacity.contains_key(resource) && allocatable.contains_key(resource), "{resource}");
+    }
+    assert_eq!(capacity["pods"].0, "110");
+    assert_eq!(capacity["hugepages-2Mi"].0, "0");
+    assert!(capacity["cpu"].0.parse::<u32>().expect("whole cores") >= 1);
+    assert_ne!(capacity["memory"], allocatable["memory"], "allocatable keeps 100Mi back");
+    assert_ne!(capacity["ephemeral-storage"], allocatable["ephemeral-storage"], "allocatable keeps 10% back");
+
+    let types: Vec<&str> = status.conditions.iter().flatten().map(|c| c.type_.as_str()).collect();
+    assert_eq!(types, ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]);
+    let ready = condition(&node, "Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_deref(), ready.message.as_deref()),
+        ("True", Some("KubeletReady"), Some("kubelet is posting ready status"))
+    );
+    assert_eq!(condition(&node, "PIDPressure").reason.as_deref(), Some("KubeletHasSufficientPID"));
+
+    let addresses: Vec<(String, String)> =
+        status.addresses.iter().flatten().map(|a| (a.type_.clone(), a.address.clone())).collect();
+    assert_eq!(addresses, [("InternalIP".into(), "10.0.0.7".into()), ("Hostname".into(), "worker-1".into())]);
+    let endpoint = status.daemon_endpoints.and_then(|d| d.kubelet_endpoint).map(|e| e.port);
+    assert_eq!(endpoint, Some(10250));
+    let info = status.node_info.expect("node info");
+    assert_eq!(info.container_runtime_version, "containerd://1.6.20~ds1");
+    assert_eq!(info.kubelet_version, skiff_kubelet::simulated::KUBELET_VERSION);
+    assert_eq!(info.operating_system, "linux");
+    assert!(!info.kernel_version.is_empty() && !info.boot_id.is_empty());
+
+    let images: Vec<Vec<String>> =
+        status.images.iter().flatten().map(|i| i.names.clone().unwrap_or_default()).collect();
+    assert_eq!(
+        images,
+        [
+            vec!["docker.io/library/busybox@sha256:abc".to_owned(), "docker.io/library/busybox:1.37".to_owned()],
+            vec!["docker.io/library/pause:3.10".to_owned()],
+        ],
+        "largest first, digests before tags"
+    );
+}
+
+#[tokio::test]
+async fn a_node_whose_runtime_network_is_not_ready_is_not_ready_and_recovers() {
+    let setup = setup("worker-2").await;
+    setup.runtime.set_network_ready(false);
+    let agent = NodeAgent::new(setup.client.clone(), setup.config.clone());
+    let node = agent.register().await.expect("register");
+    let ready = condition(&node, "Ready").clone();
+    let memory_before = condition(&node, "MemoryPressure").last_transition_time.clone();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_deref(), ready.message.as_deref()),
+        (
+            "False",
+            Some("KubeletNotReady"),
+            Some(
+                "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady \
+                 message:Network plugin returns error: cni plugin not initialized"
+            )
+        )
+    );
+
+    // Nothing changed: the status is not patched again before the report interval.
+    assert!(!agent.sync_status().await.expect("sync"), "an unchanged status is not patched");
+
+    setup.runtime.set_network_ready(true);
+    assert!(agent.sync_status().await.expect("sync"), "a changed status is patched");
+    let nodes: Api<Node> = Api::all(setup.client.clone());
+    let node = nodes.get("worker-2").await.expect("node");
+    let now_ready = condition(&node, "Ready");
+    assert_eq!((now_ready.status.as_str(), now_ready.reason.as_deref()), ("True", Some("KubeletReady")));
+    assert!(now_ready.last_transition_time >= ready.last_transition_time);
+    assert_eq!(
+        condition(&node, "MemoryPressure").last_transition_time,
+        memory_before,
+        "a condition that did not change keeps its transition time"
+    );
+}
+
+#[tokio::test]
+async fn an_existing_node_keeps_foreign_labels_and_gets_its_own_back() {
+    let setup = setup("worker-3").await;
+    let nodes: Api<Node> = Api::all(setup.client.clone());
+    let agent = NodeAgent::new(setup.client.clone(), setup.config.clone());
+    agent.register().await.expect("register");
+    let patch = json!({ "metadata": { "labels": { "team": "blue", "tier": "changed", "kubernetes.io/os": "plan9" } } });
+    nodes.patch("worker-3", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("label");
+
+    let node = NodeAgent::new(setup.client.clone(), setup.config.clone()).register().await.expect("register again");
+    let labels = node.metadata.labels.unwrap_or_default();
+    assert_eq!(labels.get("team").map(String::as_str), Some("blue"));
+    assert_eq!(labels.get("tier").map(String::as_str), Some("edge"));
+    assert_eq!(labels.get("kubernetes.io/os").map(String::as_str), Some("linux"));
+}
+
+#[tokio::test]
+async fn the_running_agent_renews_its_lease_and_registers_a_deleted_node_again() {
+    let setup = setup("worker-4").await;
+    let timings = NodeTimings {
+        status_update: Duration::from_millis(50),
+        lease_renew: Duration::from_millis(50),
+        ..NodeTimings::default()
+    };
+    let agent = NodeAgent::new(setup.client.clone(), setup.config.clone()).with_timings(timings);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(agent.run(async move {
+        let _ = stopped.await;
+    }));
+
+    let nodes: Api<Node> = Api::all(setup.client.clone());
+    let leases: Api<Lease> = Api::namespaced(setup.client.clone(), "kube-node-lease");
+    let node = wait_for("registered", async || nodes.get_opt("worker-4").await.ok().flatten()).await;
+    let lease = wait_for("took its lease", async || leases.get_opt("worker-4").await.ok().flatten()).await;
+    let spec = lease.spec.clone().expect("lease spec");
+    assert_eq!(spec.holder_identity.as_deref(), Some("worker-4"));
+    assert_eq!(spec.lease_duration_seconds, Some(40));
+    let owner = lease.metadata.owner_references.clone().unwrap_or_default();
+    assert_eq!(
+        owner
+            .iter()
+            .map(|o| (o.api_version.as_str(), o.kind.as_str(), o.name.as_str(), o.uid.clone()))
+            .collect::<Vec<_>>(),
+        [("v1", "Node", "worker-4", node.metadata.uid.clone().expect("uid"))]
+    );
+    let first = lease.metadata.resource_version.clone();
+    wait_for("renewed its lease", async || {
+        let lease = leases.get_opt("worker-4").await.ok().flatten()?;
+        (lease.metadata.resource_version != first && lease.spec?.renew_time > spec.renew_time).then_some(())
+    })
+    .await;
+
+    nodes.delete("worker-4", &DeleteParams::default()).await.expect("delete the node");
+    let again = wait_for("registered again", async || {
+        nodes.get_opt("worker-4").await.ok().flatten().filter(|n| n.metadata.uid != node.metadata.uid)
+    })
+    .await;
+    assert_eq!(condition(&again, "Ready").status, "True");
+
+    let _ = stop.send(());
+    tokio::time::timeout(DEADLINE, running).await.expect("stops on shutdown").expect("no panic");
+}
