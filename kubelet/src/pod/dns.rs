@@ -98,7 +98,7 @@ pub fn parse_resolv_conf(text: &str) -> api::DnsConfig {
                 config.searches =
                     fields.filter(|s| *s != ".").map(|s| s.strip_suffix('.').unwrap_or(s).to_owned()).collect();
             }
-            Some("options") => config.options = merge_options(&config.options, fields.map(|o| split_option(o))),
+            Some("options") => config.options = merge_options(&config.options, fields.map(split_option)),
             _ => {}
         }
     }
