@@ -132,7 +132,7 @@ async fn a_config_map_volume_has_the_atomic_writer_layout() {
 async fn a_secret_volume_updates_in_place_after_the_secret_changes() {
     let f = fixture().await;
     let _: Secret =
-        f.create(json!({ "metadata": { "name": "creds" }, "stringData": { "user": "admin", "old": "x" } })).await;
+        f.create(json!({ "metadata": { "name": "creds" }, "data": { "user": "YWRtaW4=", "old": "eA==" } })).await;
     let spec = pod("u2", json!([{ "name": "creds", "secret": { "secretName": "creds" } }]));
     f.volumes.setup(&spec).await.expect("setup");
     let dir = f.volume_dir("u2", "secret", "creds");
@@ -289,7 +289,7 @@ async fn fs_group_owns_empty_dirs_and_secret_files() {
         return;
     }
     let f = fixture().await;
-    let _: Secret = f.create(json!({ "metadata": { "name": "s" }, "stringData": { "k": "v" } })).await;
+    let _: Secret = f.create(json!({ "metadata": { "name": "s" }, "data": { "k": "dg==" } })).await;
     let mut spec =
         pod("u7", json!([{ "name": "e", "emptyDir": {} }, { "name": "s", "secret": { "secretName": "s" } }]));
     spec.spec.as_mut().expect("spec").security_context =
