@@ -20,6 +20,93 @@ pub enum Command {
     Scheduler(SchedulerArgs),
     /// Run only the controllers, against any Kubernetes API server (skiff's or kube-apiserver).
     ControllerManager(ControllerManagerArgs),
+    /// Run a node agent (kubelet on containerd) that joins the cluster of a skiff server.
+    Agent(AgentArgs),
+    /// Import image tarballs into the node's containerd, or list its images.
+    Images(ImagesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    #[command(subcommand)]
+    pub command: ImagesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Import image tarballs (OCI layout or `docker save`, optionally gzip/zstd) into the running node's containerd.
+    Import {
+        /// The data dir of the running `skiff server` (default as for `skiff server`).
+        #[arg(long, short = 'd', env = "SKIFF_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// The tarballs.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the images of the running node's containerd.
+    Ls {
+        /// The data dir of the running `skiff server` (default as for `skiff server`).
+        #[arg(long, short = 'd', env = "SKIFF_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The server to join, e.g. https://10.0.0.1:6443.
+    #[arg(long, env = "SKIFF_URL")]
+    pub server: String,
+
+    /// The join token from the server's `<data-dir>/server/token`.
+    #[arg(long, env = "SKIFF_TOKEN")]
+    pub token: String,
+
+    /// Where the agent keeps its state (default /var/lib/skiff as root, else ~/.local/share/skiff).
+    #[arg(long, short = 'd', env = "SKIFF_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// The node agent's flags, shared by `skiff server` and `skiff agent` (k3s's names).
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    /// The node's name (default: the host name).
+    #[arg(long, env = "SKIFF_NODE_NAME")]
+    pub node_name: Option<String>,
+
+    /// The node's address (default: the first non-loopback IPv4 address, else 127.0.0.1).
+    #[arg(long)]
+    pub node_ip: Option<IpAddr>,
+
+    /// A label to register the node with, `key=value` (repeatable).
+    #[arg(long = "node-label", value_name = "KEY=VALUE")]
+    pub node_labels: Vec<String>,
+
+    /// A taint to register the node with, `key=value:Effect` (repeatable).
+    #[arg(long = "node-taint", value_name = "KEY=VALUE:EFFECT")]
+    pub node_taints: Vec<String>,
+
+    /// The IPv4 range pod IPs come from.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    pub cluster_cidr: skiff_apiserver::services::ranges::Ipv4Cidr,
+
+    /// The cluster DNS server pods with dnsPolicy ClusterFirst use (default: none, so pods use the host's resolv.conf).
+    #[arg(long, value_delimiter = ',')]
+    pub cluster_dns: Vec<IpAddr>,
+
+    /// The cluster's DNS domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+
+    /// An existing containerd's CRI socket, e.g. unix:///run/containerd/containerd.sock (default: skiff starts its own).
+    #[arg(long)]
+    pub container_runtime_endpoint: Option<String>,
+
+    /// The port of the kubelet's HTTPS server (0 picks a free one).
+    #[arg(long, default_value_t = 10250)]
+    pub kubelet_port: u16,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +185,9 @@ pub struct ServerArgs {
     /// Do not run the local node agent (kubelet).
     #[arg(long)]
     pub disable_agent: bool,
+
+    #[command(flatten)]
+    pub node: NodeArgs,
 
     /// Do not run the scheduler (pods stay Pending unless another scheduler binds them).
     #[arg(long)]

@@ -1,7 +1,9 @@
 //! `skiff`: a Kubernetes-compatible control plane in one binary.
 
+mod agent;
 mod cli;
 mod controller_manager;
+mod images;
 mod scheduler;
 mod server;
 
@@ -37,6 +39,8 @@ fn main() -> ExitCode {
                         cli::Command::Server(args) => server::run(args).await,
                         cli::Command::Scheduler(args) => scheduler::run(args).await,
                         cli::Command::ControllerManager(args) => controller_manager::run(args).await,
+                        cli::Command::Agent(args) => agent::run(args).await,
+                        cli::Command::Images(args) => images::run(args).await,
                     }
                 })
             },

@@ -90,6 +90,7 @@ fn start_parts(
     args: &ServerArgs,
     api: &ApiServer,
     identity: &str,
+    root_ca: &str,
     stopping: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut parts = Vec::new();
@@ -116,8 +117,9 @@ fn start_parts(
         }));
     }
     if !args.disable_controller_manager {
-        let manager =
-            skiff_controllers::ControllerManager::new(api.client()).with_leader_election(identity, Timings::default());
+        let manager = skiff_controllers::ControllerManager::new(api.client())
+            .with_leader_election(identity, Timings::default())
+            .with_root_ca(root_ca);
         parts.push(tokio::spawn(manager.run(stopped(stopping))));
     }
     if args.simulated_nodes > 0 {
@@ -163,12 +165,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         Some(endpoint) => endpoint.parse::<Datastore>()?,
         None => Datastore::default_in(&data_dir),
     };
-    let authenticator = Arc::new(Authenticator {
-        tokens: match &args.token_file {
-            Some(path) => TokenFile::load(path)?,
-            None => TokenFile::default(),
-        },
-    });
+    let tokens = match &args.token_file {
+        Some(path) => TokenFile::load(path)?,
+        None => TokenFile::default(),
+    };
     let store = skiff_store::open(&datastore).await?;
     let network = ServiceNetwork { cidr: args.service_cidr, node_ports: args.service_node_port_range };
     let api = ApiServer::start_with(Arc::clone(&store), network)
@@ -177,6 +177,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let hosts = certificate_hosts(&network.cidr.nth(0).to_string());
     let pki = Pki::load_or_create(&data_dir.join("server").join("tls"), &hosts)?;
     let tls = serve::tls_config(&pki)?;
+    api.use_service_account_key(skiff_apiserver::serviceaccount::SigningKey::load_or_create(&pki.dir)?);
+    let authenticator = Arc::new(Authenticator { tokens, service_accounts: Some(api.service_account_authenticator()) });
 
     let address = SocketAddr::new(args.bind_address, args.https_listen_port);
     let listener = TcpListener::bind(address).await.with_context(|| format!("listening on {address}"))?;
@@ -189,7 +191,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     write_private(&kubeconfig, &pki.admin_kubeconfig(&url))?;
 
     let (stop_parts, stopping) = tokio::sync::watch::channel(false);
-    let parts = start_parts(&args, &api, &identity(&data_dir)?, &stopping)?;
+    let parts = start_parts(&args, &api, &identity(&data_dir)?, &pki.ca_cert, &stopping)?;
 
     let terminated = crate::termination()?;
     let closing = api.clone();

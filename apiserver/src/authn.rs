@@ -1,5 +1,6 @@
 //! Authentication: x509 client certificates signed by the cluster CA
-//! (CN = user, O = groups) and kube-apiserver's static token file.
+//! (CN = user, O = groups), kube-apiserver's static token file and
+//! service account tokens (JWTs, see [`crate::serviceaccount`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -124,20 +125,25 @@ pub fn certificate_user(der: &[u8]) -> Option<User> {
 #[derive(Debug, Clone, Default)]
 pub struct Authenticator {
     pub tokens: TokenFile,
+    /// Service account tokens (from [`ApiServer::service_account_authenticator`](crate::ApiServer::service_account_authenticator)).
+    pub service_accounts: Option<crate::serviceaccount::TokenAuthenticator>,
 }
 
 impl Authenticator {
-    fn user(&self, request: &Request) -> Option<User> {
-        if let Some(bearer) = request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-        {
-            return self.tokens.user(bearer.trim()).cloned();
+    /// The user of a request's bearer token, else of its client certificate.
+    async fn user(&self, bearer: Option<String>, certificate: Option<PeerCertificate>) -> Option<User> {
+        if let Some(bearer) = bearer {
+            let bearer = bearer.trim();
+            if let Some(user) = self.tokens.user(bearer) {
+                return Some(user.clone());
+            }
+            // A JWT (header.payload.signature) may be a service account's.
+            return match &self.service_accounts {
+                Some(accounts) if bearer.split('.').count() == 3 => accounts.authenticate(bearer).await,
+                _ => None,
+            };
         }
-        let cert = request.extensions().get::<PeerCertificate>()?;
-        certificate_user(&cert.0)
+        certificate_user(&certificate?.0)
     }
 }
 
@@ -162,7 +168,14 @@ pub async fn authenticate(
     if PUBLIC_PATHS.contains(&path) || SELF_AUTHENTICATED.contains(&path) {
         return next.run(request).await;
     }
-    match authenticator.user(&request) {
+    let bearer = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let certificate = request.extensions().get::<PeerCertificate>().cloned();
+    match authenticator.user(bearer, certificate).await {
         Some(mut user) => {
             user.groups.push("system:authenticated".to_owned());
             tracing::trace!(user = %user.name, "authenticated");

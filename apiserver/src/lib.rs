@@ -21,6 +21,7 @@ pub mod registry;
 pub mod selectors;
 pub mod serve;
 pub mod server;
+pub mod serviceaccount;
 pub mod services;
 pub mod status;
 pub mod storage;

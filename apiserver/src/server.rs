@@ -36,6 +36,8 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// Services' cluster IPs and node ports.
     pub services: Allocator,
+    /// The key and issuer of service account tokens.
+    pub tokens: crate::serviceaccount::TokenIssuer,
 }
 
 impl ApiState {
@@ -225,7 +227,15 @@ impl ApiServer {
         let metrics = Metrics::new();
         let services = Allocator::new(network, Arc::clone(&backend));
         let objects = Objects::new(backend, Arc::clone(&metrics));
-        let state = Arc::new(ApiState { registry: Registry::builtin(), objects, closing, caches, metrics, services });
+        let state = Arc::new(ApiState {
+            registry: Registry::builtin(),
+            objects,
+            closing,
+            caches,
+            metrics,
+            services,
+            tokens: crate::serviceaccount::TokenIssuer::default(),
+        });
         let server = Self { state };
         let namespaces = server.state.namespaces()?;
         for name in INITIAL_NAMESPACES {
@@ -258,6 +268,18 @@ impl ApiServer {
         state.put_object(state.resource("", "endpoints")?, kubernetes::endpoints(address, port)).await?;
         let slices = state.resource("discovery.k8s.io", "endpointslices")?;
         state.put_object(slices, kubernetes::endpoint_slice(address, port)).await
+    }
+
+    /// Signs service account tokens with `key` (kept in the PKI dir, see
+    /// [`SigningKey::load_or_create`](crate::serviceaccount::SigningKey::load_or_create));
+    /// without it a key is made in memory for the first token.
+    pub fn use_service_account_key(&self, key: crate::serviceaccount::SigningKey) {
+        self.state.tokens.set_key(key);
+    }
+
+    /// The authenticator of this server's service account tokens, for [`Authenticator`](crate::authn::Authenticator).
+    pub fn service_account_authenticator(&self) -> crate::serviceaccount::TokenAuthenticator {
+        crate::serviceaccount::TokenAuthenticator::new(Arc::clone(&self.state))
     }
 
     /// Ends every watch, so that a graceful shutdown does not wait for them.

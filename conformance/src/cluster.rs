@@ -28,8 +28,17 @@ impl Cluster {
         Self::start_in(tempfile::tempdir().context("creating a data dir")?, binary, extra)
     }
 
-    /// Starts in an existing data dir (to restart on the same state).
+    /// Starts in an existing data dir (to restart on the same state), without the node agent.
     pub fn start_in(dir: tempfile::TempDir, binary: &Path, extra: &[&str]) -> Result<Self> {
+        Self::launch(dir, binary, &[&["--disable-agent"], extra].concat())
+    }
+
+    /// Starts with the node agent (a kubelet on containerd), in an existing data dir.
+    pub fn start_with_agent(dir: tempfile::TempDir, binary: &Path, extra: &[&str]) -> Result<Self> {
+        Self::launch(dir, binary, extra)
+    }
+
+    fn launch(dir: tempfile::TempDir, binary: &Path, extra: &[&str]) -> Result<Self> {
         let started = Instant::now();
         let mut child = Command::new(binary)
             .args(["server", "--https-listen-port", "0", "--bind-address", "127.0.0.1", "--data-dir"])

@@ -24,6 +24,7 @@ pub mod node_lifecycle;
 pub mod ownership;
 pub mod pods;
 pub mod replicaset;
+pub mod root_ca_publisher;
 pub mod serviceaccount;
 pub mod statefulset;
 

@@ -7,11 +7,13 @@ use futures::future::BoxFuture;
 use crate::clock::{Clock, SystemClock};
 use crate::leader::{AbortOnDrop, LeaderElection, Timings};
 
-/// What every controller is given: a client of the API server and the clock.
+/// What every controller is given: a client of the API server, the clock
+/// and the cluster CA (PEM) when the root CA publisher is to publish it.
 #[derive(Clone)]
 pub struct Context {
     pub client: kube::Client,
     pub clock: Arc<dyn Clock>,
+    pub root_ca: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -39,6 +41,7 @@ pub const CONTROLLERS: &[(&str, Start)] = &[
     ("endpointslice", crate::endpointslice::start),
     ("node-lifecycle", crate::node_lifecycle::start),
     ("disruption", crate::disruption::start),
+    (crate::root_ca_publisher::NAME, crate::root_ca_publisher::start),
 ];
 
 /// The Lease in kube-system that controller managers elect their leader with (upstream's name).
@@ -55,7 +58,7 @@ pub struct ControllerManager {
 impl ControllerManager {
     /// Every controller, on the system clock.
     pub fn new(client: kube::Client) -> Self {
-        let context = Context { client, clock: Arc::new(SystemClock) };
+        let context = Context { client, clock: Arc::new(SystemClock), root_ca: None };
         Self { context, enabled: CONTROLLERS.iter().map(|(name, _)| *name).collect(), election: None }
     }
 
@@ -63,6 +66,12 @@ impl ControllerManager {
     /// the kube-system/kube-controller-manager Lease.
     pub fn with_leader_election(mut self, identity: &str, timings: Timings) -> Self {
         self.election = Some((identity.to_owned(), timings));
+        self
+    }
+
+    /// Publishes `pem` (the cluster CA) as the `kube-root-ca.crt` ConfigMap of every namespace.
+    pub fn with_root_ca(mut self, pem: impl Into<Arc<str>>) -> Self {
+        self.context.root_ca = Some(pem.into());
         self
     }
 

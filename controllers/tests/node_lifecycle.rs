@@ -118,7 +118,7 @@ async fn a_node_whose_lease_expires_is_tainted_and_its_pods_evicted_as_they_tole
     let config = Config::default()
         .node_monitor_grace_period(Duration::from_secs(2))
         .node_monitor_period(Duration::from_millis(200));
-    let context = Context { client: client.clone(), clock: Arc::new(SystemClock) };
+    let context = Context { client: client.clone(), clock: Arc::new(SystemClock), root_ca: None };
     let controller = tokio::spawn(node_lifecycle::start_with(context, config));
 
     let nodes: Api<Node> = Api::all(client.clone());

@@ -38,6 +38,8 @@ pub struct KubeletConfig {
     pub pod_infra_image: String,
     /// The most pods the node takes (110).
     pub max_pods: u32,
+    /// The cgroup (cgroupfs driver) pods' cgroups go under: `<cgroup_root>/pod<uid>` (`/skiff`).
+    pub cgroup_root: String,
 }
 
 impl KubeletConfig {
@@ -58,6 +60,7 @@ impl KubeletConfig {
             runtime,
             pod_infra_image: crate::images::PAUSE_IMAGE.into(),
             max_pods: 110,
+            cgroup_root: "/skiff".into(),
         }
     }
 

@@ -19,6 +19,7 @@ pub(crate) fn admit_pod(pod: &mut Obj) {
     let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else { return };
     if !mirror {
         default_service_account(spec);
+        super::token_volume::mount_service_account_token(spec);
     }
     default_priority(spec);
     default_toleration_seconds(spec);

@@ -25,6 +25,7 @@ mod json;
 mod others;
 mod pod;
 mod quantity;
+mod token_volume;
 mod workloads;
 
 #[cfg(test)]
@@ -56,7 +57,8 @@ pub fn apply_defaults(group: &str, version: &str, kind: &str, object: &mut Value
 /// `priority` 0 with `preemptionPolicy: PreemptLowerPriority` when no `priorityClassName` is given
 /// (the built-in `system-node-critical`/`system-cluster-critical` classes are resolved too),
 /// and 300 s tolerations of the not-ready and unreachable NoExecute taints unless it tolerates
-/// them (DefaultTolerationSeconds). Assumes no globalDefault PriorityClass. Call on create only, after [`apply_defaults`].
+/// them (DefaultTolerationSeconds), and the service account token volume `kube-api-access-*`
+/// mounted in every container (ServiceAccount). Assumes no globalDefault PriorityClass. Call on create only, after [`apply_defaults`].
 /// Other kinds are left unchanged.
 pub fn apply_admission_defaults(group: &str, version: &str, kind: &str, object: &mut Value) {
     if (group, version, kind) == ("", "v1", "Pod")

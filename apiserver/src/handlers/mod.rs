@@ -190,6 +190,13 @@ async fn dispatch(
                 _ => Err(ApiError::method_not_allowed()),
             };
         }
+        if request.target.subresource.as_deref() == Some("token") && request.target.resource.plural == "serviceaccounts"
+        {
+            return match method {
+                Method::POST => crate::serviceaccount::create_token(state, &request).await,
+                _ => Err(ApiError::method_not_allowed()),
+            };
+        }
         if request.target.subresource.as_deref() == Some("scale") {
             return match method {
                 Method::GET | Method::PUT | Method::PATCH => scale::scale(state, &request, &method).await,

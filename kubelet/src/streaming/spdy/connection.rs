@@ -1,0 +1,548 @@
+//! A SPDY/3.1 connection over any tokio byte stream: one task reads and
+//! dispatches frames, one writes the frames that streams and control replies
+//! queue; streams are opened with SYN_STREAM and accepted from the peer's.
+//!
+//! Flow control follows moby/spdystream, the implementation every Kubernetes
+//! peer (client-go, the kubelet, containerd's CRI streaming server) uses: it
+//! never sends WINDOW_UPDATE and ignores ours, so by default we do not stop
+//! sending at the peer's window (`Config::enforce_send_window`), and pace
+//! receiving by pausing the read loop while a stream's unread data is over
+//! `Config::max_buffered` (TCP then pushes back, as spdystream's unbuffered
+//! channels do). We still announce consumed data with WINDOW_UPDATE, so a peer
+//! that keeps to windows (such as this implementation with enforcement on)
+//! never stalls.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+use super::frame::{self, FLAG_FIN, FLAG_UNIDIRECTIONAL, Frame, FrameError, goaway, rst};
+use super::headers::{HeaderCompressor, HeaderDecompressor, Headers};
+use super::stream::{Stream, StreamState};
+
+/// Which end of the connection this is: clients use odd stream and ping ids,
+/// servers even ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Client,
+    Server,
+}
+
+/// Tuning of one connection.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The per-stream window both sides start with (SPDY/3 default 64 KiB).
+    pub initial_window: u32,
+    /// Stop sending on a stream when the peer's window is used up. Off by
+    /// default: spdystream peers never grant more window.
+    pub enforce_send_window: bool,
+    /// Unread bytes of one stream above which the read loop waits.
+    pub max_buffered: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { initial_window: 64 * 1024, enforce_send_window: false, max_buffered: 256 * 1024 }
+    }
+}
+
+/// Options of a stream this side opens.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenOptions {
+    /// The stream this one is associated to (0: none).
+    pub associated_to: u32,
+    /// 0 (highest) to 7.
+    pub priority: u8,
+    /// Half-close at once: the SYN_STREAM is this side's last frame.
+    pub fin: bool,
+}
+
+/// Errors of connection and stream operations.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("the SPDY connection is closed: {0}")]
+    Closed(String),
+    #[error("the peer sent GOAWAY; no new streams")]
+    GoneAway,
+    #[error("no stream ids left on this connection")]
+    StreamIdsExhausted,
+    #[error("stream {id} was reset (status {status})")]
+    Reset { id: u32, status: u32 },
+    #[error("stream {0} is not open")]
+    UnknownStream(u32),
+}
+
+type Result<T, E = ConnectionError> = std::result::Result<T, E>;
+
+/// Frames larger than this are split (spdystream sends one frame per write).
+pub(super) const MAX_DATA_FRAME: usize = 32 * 1024;
+/// Queued DATA bytes above which stream writers wait for the writer task.
+pub(super) const OUTBOX_LIMIT: usize = 256 * 1024;
+
+pub(super) struct State {
+    role: Role,
+    next_stream_id: u32,
+    next_ping_id: u32,
+    last_peer_stream_id: u32,
+    pub(super) peer_initial_window: i64,
+    pub(super) streams: HashMap<u32, StreamState>,
+    pub(super) outbox: VecDeque<Frame>,
+    pub(super) outbox_data: usize,
+    pub(super) outbox_waiters: Vec<std::task::Waker>,
+    pings: HashMap<u32, oneshot::Sender<()>>,
+    incoming: Option<mpsc::UnboundedSender<Stream>>,
+    go_away_sent: bool,
+    go_away_received: bool,
+    pub(super) closed: Option<String>,
+    closing: bool,
+}
+
+impl State {
+    pub(super) fn queue(&mut self, frame: Frame) {
+        if let Frame::Data { data, .. } = &frame {
+            self.outbox_data += data.len();
+        }
+        self.outbox.push_back(frame);
+    }
+
+    fn fail(&mut self, reason: &str) {
+        if self.closed.is_none() {
+            self.closed = Some(reason.to_owned());
+        }
+        for stream in self.streams.values_mut() {
+            stream.remote_fin = true;
+            stream.wake_all();
+        }
+        for waker in self.outbox_waiters.drain(..) {
+            waker.wake();
+        }
+        self.pings.clear();
+        self.incoming = None;
+    }
+}
+
+pub(super) struct Shared {
+    state: Mutex<State>,
+    pub(super) config: Config,
+    /// The writer task waits on this for frames or closing.
+    pub(super) writer_wake: Notify,
+    /// The reader task waits on this for a stream's buffer to drain.
+    pub(super) reader_wake: Notify,
+    closing: watch::Sender<bool>,
+    closed: watch::Sender<bool>,
+}
+
+impl Shared {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn fail(&self, reason: &str) {
+        self.lock().fail(reason);
+        self.closed.send_replace(true);
+    }
+}
+
+/// Keeps the connection's tasks running while a `Connection` or `Stream`
+/// handle exists; the last one dropped sends GOAWAY and closes the transport.
+pub(super) struct Owner {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        {
+            let mut state = self.shared.lock();
+            if !state.go_away_sent && state.closed.is_none() {
+                let last = state.last_peer_stream_id;
+                state.queue(Frame::GoAway { last_good_stream_id: last, status: goaway::OK });
+                state.go_away_sent = true;
+            }
+            state.closing = true;
+        }
+        self.shared.writer_wake.notify_one();
+        self.shared.closing.send_replace(true);
+    }
+}
+
+/// One SPDY/3.1 connection.
+pub struct Connection {
+    shared: Arc<Shared>,
+    owner: Arc<Owner>,
+    incoming: tokio::sync::Mutex<mpsc::UnboundedReceiver<Stream>>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("Connection")
+            .field("role", &state.role)
+            .field("streams", &state.streams.len())
+            .field("closed", &state.closed)
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Starts the connection's reader and writer tasks on `io` (which must
+    /// already be past any HTTP upgrade). Needs a tokio runtime.
+    pub fn new<T>(io: T, role: Role, config: Config) -> Self
+    where
+        T: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (incoming_tx, incoming_rx) = mpsc::unbounded_channel();
+        let (first_stream, first_ping) = match role {
+            Role::Client => (1, 1),
+            Role::Server => (2, 2),
+        };
+        let state = State {
+            role,
+            next_stream_id: first_stream,
+            next_ping_id: first_ping,
+            last_peer_stream_id: 0,
+            peer_initial_window: i64::from(config.initial_window),
+            streams: HashMap::new(),
+            outbox: VecDeque::new(),
+            outbox_data: 0,
+            outbox_waiters: Vec::new(),
+            pings: HashMap::new(),
+            incoming: Some(incoming_tx),
+            go_away_sent: false,
+            go_away_received: false,
+            closed: None,
+            closing: false,
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            config,
+            writer_wake: Notify::new(),
+            reader_wake: Notify::new(),
+            closing: watch::Sender::new(false),
+            closed: watch::Sender::new(false),
+        });
+        let owner = Arc::new(Owner { shared: shared.clone() });
+        let (reader, writer) = tokio::io::split(io);
+        tokio::spawn(read_loop(shared.clone(), Arc::downgrade(&owner), reader));
+        tokio::spawn(write_loop(shared.clone(), writer));
+        Self { shared, owner, incoming: tokio::sync::Mutex::new(incoming_rx) }
+    }
+
+    /// Opens a stream with these SYN_STREAM headers.
+    pub fn open(&self, headers: Headers) -> Result<Stream> {
+        self.open_with(headers, OpenOptions::default())
+    }
+
+    /// Opens a stream with options (association, priority, FIN).
+    pub fn open_with(&self, headers: Headers, options: OpenOptions) -> Result<Stream> {
+        let mut state = self.shared.lock();
+        if let Some(reason) = &state.closed {
+            return Err(ConnectionError::Closed(reason.clone()));
+        }
+        if state.go_away_received || state.go_away_sent {
+            return Err(ConnectionError::GoneAway);
+        }
+        let id = state.next_stream_id;
+        if id > 0x7fff_ffff {
+            return Err(ConnectionError::StreamIdsExhausted);
+        }
+        state.next_stream_id += 2;
+        let window = state.peer_initial_window;
+        let mut stream = StreamState::new(false, window);
+        stream.local_fin = options.fin;
+        state.streams.insert(id, stream);
+        state.queue(Frame::SynStream {
+            stream_id: id,
+            associated_to: options.associated_to,
+            priority: options.priority.min(7),
+            flags: if options.fin { FLAG_FIN } else { 0 },
+            headers: headers.clone(),
+        });
+        drop(state);
+        self.shared.writer_wake.notify_one();
+        Ok(Stream::new(id, headers, self.shared.clone(), self.owner.clone()))
+    }
+
+    /// The next stream the peer opened, with its SYN_STREAM headers; answer it
+    /// with `Stream::reply` (or just write: an empty SYN_REPLY goes first).
+    /// `None` once the connection is closed.
+    pub async fn accept(&self) -> Option<Stream> {
+        self.incoming.lock().await.recv().await
+    }
+
+    /// Sends a PING and waits for its echo; the round-trip time.
+    pub async fn ping(&self) -> Result<Duration> {
+        let (tx, rx) = oneshot::channel();
+        let started = tokio::time::Instant::now();
+        {
+            let mut state = self.shared.lock();
+            if let Some(reason) = &state.closed {
+                return Err(ConnectionError::Closed(reason.clone()));
+            }
+            let id = state.next_ping_id;
+            state.next_ping_id = if id > 0x7fff_fffd { id - 0x7fff_fffc } else { id + 2 };
+            state.pings.insert(id, tx);
+            state.queue(Frame::Ping { id });
+        }
+        self.shared.writer_wake.notify_one();
+        rx.await.map_err(|_| ConnectionError::Closed("before the PING was answered".into()))?;
+        Ok(started.elapsed())
+    }
+
+    /// Sends GOAWAY: no more streams will be opened or accepted; open streams go on.
+    pub fn go_away(&self) {
+        let mut state = self.shared.lock();
+        if state.go_away_sent || state.closed.is_some() {
+            return;
+        }
+        let last = state.last_peer_stream_id;
+        state.queue(Frame::GoAway { last_good_stream_id: last, status: goaway::OK });
+        state.go_away_sent = true;
+        drop(state);
+        self.shared.writer_wake.notify_one();
+    }
+
+    /// Whether the transport has ended (EOF, error or protocol error).
+    pub fn is_closed(&self) -> bool {
+        *self.shared.closed.borrow()
+    }
+
+    /// Waits until the transport has ended.
+    pub async fn closed(&self) {
+        let mut rx = self.shared.closed.subscribe();
+        // The sender lives in `shared`, which we hold: this cannot fail.
+        let _ = rx.wait_for(|closed| *closed).await;
+    }
+}
+
+async fn write_loop<W: AsyncWrite>(shared: Arc<Shared>, writer: W) {
+    tokio::pin!(writer);
+    let mut zlib = HeaderCompressor::new();
+    let mut wire = Vec::new();
+    loop {
+        let (frames, closing) = {
+            let mut state = shared.lock();
+            let frames: Vec<Frame> = state.outbox.drain(..).collect();
+            state.outbox_data = 0;
+            for waker in state.outbox_waiters.drain(..) {
+                waker.wake();
+            }
+            (frames, state.closing || state.closed.is_some())
+        };
+        if frames.is_empty() {
+            if closing {
+                let _ = writer.shutdown().await;
+                return;
+            }
+            shared.writer_wake.notified().await;
+            continue;
+        }
+        wire.clear();
+        for frame in &frames {
+            if let Err(error) = frame.encode(&mut zlib, &mut wire) {
+                tracing::warn!(%error, "dropping a SPDY frame that cannot be encoded");
+            }
+        }
+        let written = async {
+            writer.write_all(&wire).await?;
+            writer.flush().await
+        };
+        if let Err(error) = written.await {
+            tracing::debug!(%error, "SPDY connection write failed");
+            shared.fail(&format!("write failed: {error}"));
+            return;
+        }
+    }
+}
+
+async fn read_loop<R: AsyncRead>(shared: Arc<Shared>, owner: Weak<Owner>, reader: R) {
+    tokio::pin!(reader);
+    let mut closing = shared.closing.subscribe();
+    let mut zlib = HeaderDecompressor::new();
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let reason = 'conn: loop {
+        loop {
+            match Frame::decode(&mut buf, &mut zlib) {
+                Ok(Some(frame)) => {
+                    if !handle(&shared, &owner, frame, &mut closing).await {
+                        break 'conn "closed by this side".to_owned();
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => break 'conn protocol_error(&shared, error),
+            }
+        }
+        tokio::select! {
+            read = reader.read_buf(&mut buf) => match read {
+                Ok(0) => break "end of stream".to_owned(),
+                Ok(_) => {}
+                Err(error) => break format!("read failed: {error}"),
+            },
+            _ = closing.wait_for(|closing| *closing) => break "closed by this side".to_owned(),
+        }
+    };
+    tracing::debug!(%reason, "SPDY connection read loop ended");
+    shared.fail(&reason);
+    shared.writer_wake.notify_one();
+}
+
+fn protocol_error(shared: &Shared, error: FrameError) -> String {
+    tracing::debug!(%error, "SPDY protocol error");
+    let mut state = shared.lock();
+    let last = state.last_peer_stream_id;
+    state.queue(Frame::GoAway { last_good_stream_id: last, status: goaway::PROTOCOL_ERROR });
+    state.go_away_sent = true;
+    state.closing = true;
+    drop(state);
+    shared.writer_wake.notify_one();
+    format!("protocol error: {error}")
+}
+
+/// Applies one frame; false when the read loop should stop.
+async fn handle(shared: &Arc<Shared>, owner: &Weak<Owner>, frame: Frame, closing: &mut watch::Receiver<bool>) -> bool {
+    let mut notify_writer = false;
+    let mut paced_stream = None;
+    {
+        let mut state = shared.lock();
+        match frame {
+            Frame::SynStream { stream_id, flags, headers, .. } => {
+                let theirs = match state.role {
+                    Role::Client => stream_id % 2 == 0,
+                    Role::Server => stream_id % 2 == 1,
+                };
+                if !theirs || stream_id <= state.last_peer_stream_id {
+                    state.queue(Frame::RstStream { stream_id, status: rst::PROTOCOL_ERROR });
+                    notify_writer = true;
+                } else {
+                    state.last_peer_stream_id = stream_id;
+                    let accepting = state.incoming.clone().filter(|_| !state.go_away_sent);
+                    match accepting.and_then(|incoming| owner.upgrade().map(|owner| (incoming, owner))) {
+                        Some((incoming, owner)) => {
+                            let window = state.peer_initial_window;
+                            let mut stream = StreamState::new(true, window);
+                            stream.remote_fin = flags & FLAG_FIN != 0;
+                            stream.local_fin = flags & FLAG_UNIDIRECTIONAL != 0;
+                            state.streams.insert(stream_id, stream);
+                            let handle = Stream::new(stream_id, headers, shared.clone(), owner);
+                            if let Err(refused) = incoming.send(handle) {
+                                // Nobody accepts any more; dropping the handle
+                                // (outside the lock) removes its state.
+                                drop(state);
+                                drop(refused);
+                                state = shared.lock();
+                                state.queue(Frame::RstStream { stream_id, status: rst::REFUSED_STREAM });
+                                notify_writer = true;
+                            }
+                        }
+                        None => {
+                            state.queue(Frame::RstStream { stream_id, status: rst::REFUSED_STREAM });
+                            notify_writer = true;
+                        }
+                    }
+                }
+            }
+            Frame::SynReply { stream_id, fin, headers } => {
+                if let Some(stream) = state.streams.get_mut(&stream_id) {
+                    stream.replied = true;
+                    stream.reply_headers = Some(headers);
+                    stream.remote_fin |= fin;
+                    stream.wake_all();
+                }
+            }
+            Frame::Headers { stream_id, fin, .. } => {
+                if let Some(stream) = state.streams.get_mut(&stream_id) {
+                    stream.remote_fin |= fin;
+                    stream.wake_all();
+                }
+            }
+            Frame::Data { stream_id, fin, data } => {
+                if let Some(stream) = state.streams.get_mut(&stream_id)
+                    && stream.reset.is_none()
+                    && !stream.remote_fin
+                {
+                    if !data.is_empty() {
+                        stream.recv_len += data.len();
+                        stream.recv.push_back(data);
+                    }
+                    stream.remote_fin |= fin;
+                    stream.wake_read();
+                    paced_stream = Some(stream_id);
+                }
+            }
+            Frame::RstStream { stream_id, status } => {
+                if let Some(stream) = state.streams.get_mut(&stream_id) {
+                    stream.reset = Some(status);
+                    stream.remote_fin = true;
+                    stream.local_fin = true;
+                    stream.wake_all();
+                }
+            }
+            Frame::Settings { settings, .. } => {
+                for setting in settings {
+                    if setting.id == frame::SETTINGS_INITIAL_WINDOW_SIZE {
+                        let delta = i64::from(setting.value) - state.peer_initial_window;
+                        state.peer_initial_window = i64::from(setting.value);
+                        for stream in state.streams.values_mut() {
+                            stream.send_window += delta;
+                            stream.wake_write();
+                        }
+                    }
+                }
+            }
+            Frame::Ping { id } => {
+                let ours = match state.role {
+                    Role::Client => id % 2 == 1,
+                    Role::Server => id % 2 == 0,
+                };
+                if ours {
+                    if let Some(done) = state.pings.remove(&id) {
+                        let _ = done.send(());
+                    }
+                } else {
+                    state.queue(Frame::Ping { id });
+                    notify_writer = true;
+                }
+            }
+            Frame::GoAway { last_good_stream_id, .. } => {
+                state.go_away_received = true;
+                let role = state.role;
+                for (id, stream) in state.streams.iter_mut() {
+                    let ours = (role == Role::Client) == (id % 2 == 1);
+                    if ours && *id > last_good_stream_id && stream.reply_headers.is_none() {
+                        stream.reset = Some(rst::REFUSED_STREAM);
+                        stream.remote_fin = true;
+                        stream.local_fin = true;
+                        stream.wake_all();
+                    }
+                }
+            }
+            Frame::WindowUpdate { stream_id, delta } => {
+                // Stream 0 is SPDY/3.1's connection window, which we do not enforce.
+                if let Some(stream) = state.streams.get_mut(&stream_id) {
+                    stream.send_window += i64::from(delta);
+                    stream.wake_write();
+                }
+            }
+        }
+    }
+    if notify_writer {
+        shared.writer_wake.notify_one();
+    }
+    if let Some(id) = paced_stream {
+        // Backpressure: wait while this stream holds too much unread data.
+        loop {
+            let over = shared.lock().streams.get(&id).is_some_and(|s| s.recv_len > shared.config.max_buffered);
+            if !over {
+                break;
+            }
+            tokio::select! {
+                _ = shared.reader_wake.notified() => {}
+                _ = closing.wait_for(|closing| *closing) => return false,
+            }
+        }
+    }
+    true
+}
