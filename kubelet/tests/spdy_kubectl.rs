@@ -7,11 +7,11 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use http::{header, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use skiff_kubelet::streaming::spdy::{self, rst, Connection, Headers, STREAM_PROTOCOL_HEADER};
+use skiff_kubelet::streaming::spdy::{self, Connection, Headers, STREAM_PROTOCOL_HEADER, rst};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KUBECTL_SPDY_ONLY: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27";
@@ -79,7 +79,8 @@ async fn handle(mut request: Request<Incoming>) -> Result<Response<Full<bytes::B
         .flat_map(|v| v.split(',').map(|p| p.trim().to_owned()))
         .collect();
     let is_spdy = request.headers().get(header::UPGRADE).is_some_and(|u| u == "SPDY/3.1");
-    if path != "/api/v1/namespaces/default/pods/p/exec" || !is_spdy || !offered.iter().any(|p| p == "v4.channel.k8s.io") {
+    if path != "/api/v1/namespaces/default/pods/p/exec" || !is_spdy || !offered.iter().any(|p| p == "v4.channel.k8s.io")
+    {
         let body = Full::new(bytes::Bytes::from(format!("unexpected {} {path} {offered:?}", request.method())));
         return Ok(Response::builder().status(StatusCode::BAD_REQUEST).body(body).expect("response"));
     }
