@@ -137,3 +137,27 @@ async fn graceful_deletion_runs_the_pre_stop_hook() {
     assert!(sandboxes.is_empty(), "{sandboxes:?}");
     let _ = Duration::ZERO;
 }
+
+#[tokio::test]
+async fn termination_messages_and_empty_dirs_reach_the_pod_status() {
+    let Some(test) = TestContainerd::start().await else { return };
+    let node = node(&test).await;
+    let mut writer = busybox("writer", &["sh", "-c", "echo shared-line > /data/file"]);
+    writer["volumeMounts"] = json!([{ "name": "data", "mountPath": "/data" }]);
+    let mut reader = busybox("reader", &["sh", "-c", "cat /data/file > /dev/termination-log; exit 3"]);
+    reader["volumeMounts"] = json!([{ "name": "data", "mountPath": "/data" }]);
+    node.create(json!({
+        "metadata": { "name": "shared" },
+        "spec": {
+            "restartPolicy": "Never",
+            "volumes": [{ "name": "data", "emptyDir": {} }],
+            "initContainers": [writer],
+            "containers": [reader],
+        },
+    }))
+    .await;
+    let failed = node.wait_pod("shared", "Failed", |p| phase(p) == "Failed").await;
+    let terminated = container(&failed, "reader").and_then(|c| c.state?.terminated).expect("terminated");
+    assert_eq!(terminated.exit_code, 3);
+    assert_eq!(terminated.message.as_deref(), Some("shared-line\n"));
+}

@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, ListParams};
 
 pub use expansion::expand;
-pub use services::service_env;
+pub use services::{ServiceCache, service_env};
 
 use crate::runtime::api;
 
@@ -116,6 +116,16 @@ fn service_links(pod: &Pod) -> bool {
 /// Reads the ConfigMaps, Secrets and Services that `container`'s environment refers to.
 /// Missing ConfigMaps and Secrets are left out (the pure core decides whether that is an error).
 pub async fn fetch_env_sources(client: &kube::Client, pod: &Pod, container: &Container) -> Result<EnvSources> {
+    fetch_env_sources_with(client, None, pod, container).await
+}
+
+/// As [`fetch_env_sources`], with the Services from `cache` when it has synced (else listed).
+pub async fn fetch_env_sources_with(
+    client: &kube::Client,
+    cache: Option<&ServiceCache>,
+    pod: &Pod,
+    container: &Container,
+) -> Result<EnvSources> {
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
     let mut sources = EnvSources::default();
     let mut config_map_names = Vec::new();
@@ -145,6 +155,13 @@ pub async fn fetch_env_sources(client: &kube::Client, pod: &Pod, container: &Con
         }
         let found = secrets.get_opt(&name).await.map_err(fetch_error(format!("secret {name}")))?;
         sources.secrets.extend(found.map(|secret| (name, secret)));
+    }
+    if let Some(cache) = cache {
+        let wait = std::time::Duration::from_secs(5);
+        if let Some(services) = cache.services_for(namespace, service_links(pod), wait).await {
+            sources.services = services;
+            return Ok(sources);
+        }
     }
     let list = ListParams::default();
     if service_links(pod) && namespace != "default" {
@@ -273,6 +290,18 @@ pub async fn container_environment(
     ctx: &EnvContext,
 ) -> Result<Environment> {
     let sources = fetch_env_sources(client, pod, container).await?;
+    make_environment(pod, container, ctx, &sources)
+}
+
+/// As [`container_environment`], with the Services from `cache` (no LIST per container).
+pub async fn container_environment_cached(
+    client: &kube::Client,
+    cache: &ServiceCache,
+    pod: &Pod,
+    container: &Container,
+    ctx: &EnvContext,
+) -> Result<Environment> {
+    let sources = fetch_env_sources_with(client, Some(cache), pod, container).await?;
     make_environment(pod, container, ctx, &sources)
 }
 

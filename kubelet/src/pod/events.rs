@@ -83,12 +83,19 @@ impl Recorder {
         Self { client, host: host.to_owned(), recorded: Arc::default() }
     }
 
+    /// Records a Normal event (in the background: a pod's sync does not wait for the API).
     pub async fn normal(&self, regarding: &ObjectReference, reason: &str, message: impl Into<String>) {
-        self.record(regarding, "Normal", reason, message.into()).await;
+        self.spawn(regarding, "Normal", reason, message.into());
     }
 
+    /// Records a Warning event (in the background).
     pub async fn warning(&self, regarding: &ObjectReference, reason: &str, message: impl Into<String>) {
-        self.record(regarding, "Warning", reason, message.into()).await;
+        self.spawn(regarding, "Warning", reason, message.into());
+    }
+
+    fn spawn(&self, regarding: &ObjectReference, type_: &'static str, reason: &str, message: String) {
+        let (recorder, regarding, reason) = (self.clone(), regarding.clone(), reason.to_owned());
+        tokio::spawn(async move { recorder.record(&regarding, type_, &reason, message).await });
     }
 
     async fn record(&self, regarding: &ObjectReference, type_: &str, reason: &str, message: String) {

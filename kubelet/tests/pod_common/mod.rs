@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
 use kube::api::{Api, ListParams, PostParams};
-use serde_json::Value;
+use serde_json::{Value, json};
 use skiff_apiserver::ApiServer;
 use skiff_kubelet::KubeletConfig;
 use skiff_kubelet::pod::{PodManager, PodManagerConfig};
@@ -95,6 +95,14 @@ impl<R: Runtime> Node<R> {
         let list = events.list(&ListParams::default()).await.expect("list events").items;
         list.into_iter().filter(|e| e.involved_object.name.as_deref() == Some(name)).collect()
     }
+}
+
+/// A pod with one busybox container `c`.
+pub fn pod(name: &str, policy: &str, annotations: serde_json::Value) -> serde_json::Value {
+    json!({
+        "metadata": { "name": name, "annotations": annotations },
+        "spec": { "restartPolicy": policy, "containers": [{ "name": "c", "image": "busybox:1.36" }] },
+    })
 }
 
 pub fn phase(pod: &Pod) -> &str {

@@ -2,8 +2,13 @@
 //! `getServiceEnvVarMap` and `envvars.FromServices` make them.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 
 /// The Services every pod gets variables for, from the `default` namespace.
 const MASTER_SERVICES: &[&str] = &["kubernetes"];
@@ -65,5 +70,45 @@ fn add_service_vars(service: &Service, vars: &mut BTreeMap<String, String>) {
         vars.insert(format!("{port_prefix}_PORT"), port.port.to_string());
         vars.insert(format!("{port_prefix}_ADDR"), ip.to_owned());
         vars.insert(port_prefix, url);
+    }
+}
+
+/// The cluster's Services kept by a watch (upstream's service lister), so that building an
+/// environment needs no LIST. Cloning shares the cache; the watch stops with the last clone.
+#[derive(Debug, Clone)]
+pub struct ServiceCache {
+    store: Store<Service>,
+    _task: std::sync::Arc<AbortOnDrop>,
+}
+
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl ServiceCache {
+    /// Starts watching every Service through `client`.
+    pub fn start(client: kube::Client) -> Self {
+        let (store, writer) = reflector::store();
+        let stream = reflector::reflector(writer, watcher(Api::<Service>::all(client), watcher::Config::default()))
+            .default_backoff()
+            .touched_objects();
+        let task = tokio::spawn(stream.for_each(|_| std::future::ready(())));
+        Self { store, _task: std::sync::Arc::new(AbortOnDrop(task)) }
+    }
+
+    /// The Services a pod in `namespace` gets variables from (that namespace's when `enable_links`,
+    /// and `default`'s), once the first list arrived within `wait`; `None` when it did not.
+    pub async fn services_for(&self, namespace: &str, enable_links: bool, wait: Duration) -> Option<Vec<Service>> {
+        tokio::time::timeout(wait, self.store.wait_until_ready()).await.ok()?.ok()?;
+        let wanted = |service: &Service| {
+            let ns = service.metadata.namespace.as_deref().unwrap_or_default();
+            ns == "default" || (enable_links && ns == namespace)
+        };
+        Some(self.store.state().iter().filter(|s| wanted(s)).map(|s| Service::clone(s)).collect())
     }
 }
