@@ -189,15 +189,24 @@ async fn an_existing_node_keeps_foreign_labels_and_gets_its_own_back() {
     assert_eq!(labels.get("kubernetes.io/os").map(String::as_str), Some("linux"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
+async fn an_unchanged_status_is_reported_again_only_after_five_minutes() {
+    let setup = setup("worker-5").await;
+    let agent = NodeAgent::new(setup.client.clone(), setup.config.clone());
+    agent.register().await.expect("register");
+    assert!(!agent.sync_status().await.expect("sync"));
+    tokio::time::advance(Duration::from_secs(299)).await;
+    assert!(!agent.sync_status().await.expect("sync"), "not yet due");
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert!(agent.sync_status().await.expect("sync"), "due after nodeStatusReportFrequency");
+    assert!(!agent.sync_status().await.expect("sync"), "and then not again at once");
+}
+
+/// Upstream's timings (10 s) in virtual time.
+#[tokio::test(start_paused = true)]
 async fn the_running_agent_renews_its_lease_and_registers_a_deleted_node_again() {
     let setup = setup("worker-4").await;
-    let timings = NodeTimings {
-        status_update: Duration::from_millis(50),
-        lease_renew: Duration::from_millis(50),
-        ..NodeTimings::default()
-    };
-    let agent = NodeAgent::new(setup.client.clone(), setup.config.clone()).with_timings(timings);
+    let agent = NodeAgent::new(setup.client.clone(), setup.config.clone()).with_timings(NodeTimings::default());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(agent.run(async move {
         let _ = stopped.await;
@@ -219,18 +228,32 @@ async fn the_running_agent_renews_its_lease_and_registers_a_deleted_node_again()
         [("v1", "Node", "worker-4", node.metadata.uid.clone().expect("uid"))]
     );
     let first = lease.metadata.resource_version.clone();
+    let started = tokio::time::Instant::now();
     wait_for("renewed its lease", async || {
         let lease = leases.get_opt("worker-4").await.ok().flatten()?;
         (lease.metadata.resource_version != first && lease.spec?.renew_time > spec.renew_time).then_some(())
     })
     .await;
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(9) && waited < Duration::from_secs(12), "renewed after {waited:?}");
 
     nodes.delete("worker-4", &DeleteParams::default()).await.expect("delete the node");
     let again = wait_for("registered again", async || {
-        nodes.get_opt("worker-4").await.ok().flatten().filter(|n| n.metadata.uid != node.metadata.uid)
+        let again = nodes.get_opt("worker-4").await.ok().flatten()?;
+        let has_status = again.status.as_ref().is_some_and(|s| s.conditions.is_some());
+        (again.metadata.uid != node.metadata.uid && has_status).then_some(again)
     })
     .await;
     assert_eq!(condition(&again, "Ready").status, "True");
+    let labels = again.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels.get("tier").map(String::as_str), Some("edge"), "registered as before");
+    let lease = wait_for("the lease owned by the new node", async || {
+        let lease = leases.get_opt("worker-4").await.ok().flatten()?;
+        let owners = lease.metadata.owner_references.clone().unwrap_or_default();
+        (owners.len() == 1 && owners[0].uid == again.metadata.uid.clone().unwrap_or_default()).then_some(lease)
+    })
+    .await;
+    assert_eq!(lease.spec.and_then(|s| s.holder_identity).as_deref(), Some("worker-4"));
 
     let _ = stop.send(());
     tokio::time::timeout(DEADLINE, running).await.expect("stops on shutdown").expect("no panic");

@@ -1,6 +1,7 @@
 //! Our SPDY server side against a real Go peer: kubectl 1.27 (client-go's
 //! SPDY executor on moby/spdystream) runs `exec` against a stand-in API
-//! server whose exec endpoint is a `skiff_kubelet::streaming::spdy::Connection`.
+//! server whose exec endpoint is a `skiff_kubelet::streaming::spdy::Connection`;
+//! and kubectl 1.32 (WebSocket v5) through `translate_exec` to that endpoint.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,9 +13,15 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use skiff_kubelet::streaming::spdy::{self, Connection, Headers, STREAM_PROTOCOL_HEADER, rst};
+use skiff_kubelet::streaming::translate::{ChannelProtocol, ExecOptions, translate_exec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
 
 const KUBECTL_SPDY_ONLY: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27";
+/// 1.30+ speaks WebSocket v5 for exec.
+const KUBECTL_WEBSOCKET: &str = "/usr/bin/kubectl";
 
 const POD: &str = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},
 "spec":{"containers":[{"name":"c","image":"busybox"}]},"status":{"phase":"Running"}}"#;
@@ -26,12 +33,12 @@ const CORE_RESOURCES: &str = r#"{"kind":"APIResourceList","groupVersion":"v1","r
 {"name":"pods","singularName":"pod","namespaced":true,"kind":"Pod","verbs":["get","list"],"shortNames":["po"]},
 {"name":"pods/exec","singularName":"","namespaced":true,"kind":"PodExecOptions","verbs":["create","get"]}]}"#;
 
-fn kubectl_or_skip() -> Option<&'static str> {
-    if Path::new(KUBECTL_SPDY_ONLY).exists() {
-        return Some(KUBECTL_SPDY_ONLY);
+fn kubectl_or_skip(path: &'static str) -> Option<&'static str> {
+    if Path::new(path).exists() {
+        return Some(path);
     }
-    assert!(std::env::var_os("CI").is_none(), "{KUBECTL_SPDY_ONLY} is missing in CI");
-    eprintln!("skipping: {KUBECTL_SPDY_ONLY} not installed");
+    assert!(std::env::var_os("CI").is_none(), "{path} is missing in CI");
+    eprintln!("skipping: {path} not installed");
     None
 }
 
@@ -78,6 +85,9 @@ async fn handle(mut request: Request<Incoming>) -> Result<Response<Full<bytes::B
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(',').map(|p| p.trim().to_owned()))
         .collect();
+    if request.headers().get(header::UPGRADE).is_some_and(|u| u.as_bytes().eq_ignore_ascii_case(b"websocket")) {
+        return Ok(translate_websocket(request));
+    }
     let is_spdy = request.headers().get(header::UPGRADE).is_some_and(|u| u == "SPDY/3.1");
     if path != "/api/v1/namespaces/default/pods/p/exec" || !is_spdy || !offered.iter().any(|p| p == "v4.channel.k8s.io")
     {
@@ -100,9 +110,44 @@ async fn handle(mut request: Request<Incoming>) -> Result<Response<Full<bytes::B
         .expect("response"))
 }
 
-#[tokio::test]
-async fn kubectl_execs_over_our_spdy_server_with_stdin_eof_and_the_exit_code() {
-    let Some(kubectl) = kubectl_or_skip() else { return };
+/// The API server's part since 1.30: accept the WebSocket and translate it to
+/// SPDY toward the (same) SPDY exec endpoint.
+fn translate_websocket(mut request: Request<Incoming>) -> Response<Full<bytes::Bytes>> {
+    let offered = request
+        .headers()
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let Some((name, protocol)) = ChannelProtocol::negotiate(offered.split(',')) else {
+        return Response::builder().status(StatusCode::BAD_REQUEST).body(Full::default()).expect("response");
+    };
+    let key = request.headers().get(header::SEC_WEBSOCKET_KEY).map(|k| derive_accept_key(k.as_bytes()));
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let flag = |name: &str| query.split('&').any(|kv| kv == format!("{name}=true"));
+    let options =
+        ExecOptions { stdin: flag("stdin"), stdout: flag("stdout"), stderr: flag("stderr"), tty: flag("tty") };
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_owned();
+    let cri_url = format!("http://{host}{}", request.uri().path());
+    let upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        let result = translate_exec(ws, protocol, &cri_url, options).await;
+        eprintln!("translate_exec {protocol:?} {options:?}: {result:?}");
+    });
+    let mut response = Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, key.unwrap_or_default());
+    if !name.is_empty() {
+        response = response.header(header::SEC_WEBSOCKET_PROTOCOL, name);
+    }
+    response.body(Full::default()).expect("response")
+}
+
+async fn serve_fake_api_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let server = tokio::spawn(async move {
@@ -117,7 +162,11 @@ async fn kubectl_execs_over_our_spdy_server_with_stdin_eof_and_the_exit_code() {
             });
         }
     });
+    (addr, server)
+}
 
+/// Runs `kubectl exec -i` of `cat; echo done >&2; exit 3` with 300 KB of stdin.
+async fn exec_cat(kubectl: &str, addr: std::net::SocketAddr) {
     // More than one 64 KiB window each way.
     let input: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
     let mut child = tokio::process::Command::new(kubectl)
@@ -133,17 +182,33 @@ async fn kubectl_execs_over_our_spdy_server_with_stdin_eof_and_the_exit_code() {
     let mut stdin = child.stdin.take().expect("stdin pipe");
     let sent = input.clone();
     let writer = tokio::spawn(async move {
+        // Dropping the pipe afterwards is kubectl's stdin EOF.
         let _ = stdin.write_all(&sent).await;
-        // Dropping the pipe is kubectl's stdin EOF.
     });
     let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
         .expect("kubectl finishes")
         .expect("kubectl output");
     writer.await.expect("stdin writer");
-    server.abort();
     let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("kubectl: {:?}, {} bytes of stdout, stderr {stderr:?}", output.status, output.stdout.len());
     assert_eq!(output.status.code(), Some(3), "stderr: {stderr}");
     assert!(output.stdout == input, "stdout has {} of {} bytes; stderr: {stderr}", output.stdout.len(), input.len());
     assert!(stderr.starts_with("done\n"), "stderr: {stderr}");
+}
+
+#[tokio::test]
+async fn kubectl_1_32_execs_over_websocket_v5_through_the_translator() {
+    let Some(kubectl) = kubectl_or_skip(KUBECTL_WEBSOCKET) else { return };
+    let (addr, server) = serve_fake_api_server().await;
+    exec_cat(kubectl, addr).await;
+    server.abort();
+}
+
+#[tokio::test]
+async fn kubectl_execs_over_our_spdy_server_with_stdin_eof_and_the_exit_code() {
+    let Some(kubectl) = kubectl_or_skip(KUBECTL_SPDY_ONLY) else { return };
+    let (addr, server) = serve_fake_api_server().await;
+    exec_cat(kubectl, addr).await;
+    server.abort();
 }

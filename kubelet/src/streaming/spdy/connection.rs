@@ -4,24 +4,28 @@
 //!
 //! Flow control follows moby/spdystream, the implementation every Kubernetes
 //! peer (client-go, the kubelet, containerd's CRI streaming server) uses: it
-//! never sends WINDOW_UPDATE and ignores ours, so by default we do not stop
-//! sending at the peer's window (`Config::enforce_send_window`), and pace
-//! receiving by pausing the read loop while a stream's unread data is over
-//! `Config::max_buffered` (TCP then pushes back, as spdystream's unbuffered
-//! channels do). We still announce consumed data with WINDOW_UPDATE, so a peer
-//! that keeps to windows (such as this implementation with enforcement on)
-//! never stalls.
+//! neither sends WINDOW_UPDATE nor keeps to windows. So by default neither do
+//! we, and receiving is paced by pausing the read loop while a stream's unread
+//! data is over `Config::max_buffered` (TCP then pushes back, as spdystream's
+//! unbuffered channels do). Sending WINDOW_UPDATEs to such a peer would even
+//! be harmful: frames it has not read when it closes its socket make the
+//! kernel reset the connection, and the reset discards output we have not
+//! read yet. `Config::flow_control` turns SPDY/3 per-stream windows on (both
+//! keeping to the peer's and announcing ours) for peers that use them.
+//!
+//! Closing is graceful the same way: after GOAWAY and our FIN, the read side
+//! keeps draining until the peer closes (or `CLOSE_DRAIN` passes).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
-use super::frame::{self, FLAG_FIN, FLAG_UNIDIRECTIONAL, Frame, FrameError, goaway, rst};
-use super::headers::{HeaderCompressor, HeaderDecompressor, Headers};
+use super::driver;
+use super::frame::{FLAG_FIN, Frame, goaway};
+use super::headers::Headers;
 use super::stream::{Stream, StreamState};
 
 /// Which end of the connection this is: clients use odd stream and ping ids,
@@ -37,16 +41,17 @@ pub enum Role {
 pub struct Config {
     /// The per-stream window both sides start with (SPDY/3 default 64 KiB).
     pub initial_window: u32,
-    /// Stop sending on a stream when the peer's window is used up. Off by
-    /// default: spdystream peers never grant more window.
-    pub enforce_send_window: bool,
+    /// SPDY/3 per-stream flow control: stop sending when the peer's window is
+    /// used up, send WINDOW_UPDATE as data is read. Off by default, as in
+    /// spdystream (whose peers would never grant more window).
+    pub flow_control: bool,
     /// Unread bytes of one stream above which the read loop waits.
     pub max_buffered: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { initial_window: 64 * 1024, enforce_send_window: false, max_buffered: 256 * 1024 }
+        Self { initial_window: 64 * 1024, flow_control: false, max_buffered: 256 * 1024 }
     }
 }
 
@@ -78,27 +83,29 @@ pub enum ConnectionError {
 
 type Result<T, E = ConnectionError> = std::result::Result<T, E>;
 
+/// How long a closing connection keeps reading for the peer's close.
+pub(super) const CLOSE_DRAIN: Duration = Duration::from_secs(5);
 /// Frames larger than this are split (spdystream sends one frame per write).
 pub(super) const MAX_DATA_FRAME: usize = 32 * 1024;
 /// Queued DATA bytes above which stream writers wait for the writer task.
 pub(super) const OUTBOX_LIMIT: usize = 256 * 1024;
 
 pub(super) struct State {
-    role: Role,
-    next_stream_id: u32,
-    next_ping_id: u32,
-    last_peer_stream_id: u32,
+    pub(super) role: Role,
+    pub(super) next_stream_id: u32,
+    pub(super) next_ping_id: u32,
+    pub(super) last_peer_stream_id: u32,
     pub(super) peer_initial_window: i64,
     pub(super) streams: HashMap<u32, StreamState>,
     pub(super) outbox: VecDeque<Frame>,
     pub(super) outbox_data: usize,
     pub(super) outbox_waiters: Vec<std::task::Waker>,
-    pings: HashMap<u32, oneshot::Sender<()>>,
-    incoming: Option<mpsc::UnboundedSender<Stream>>,
-    go_away_sent: bool,
-    go_away_received: bool,
+    pub(super) pings: HashMap<u32, oneshot::Sender<()>>,
+    pub(super) incoming: Option<mpsc::UnboundedSender<Stream>>,
+    pub(super) go_away_sent: bool,
+    pub(super) go_away_received: bool,
     pub(super) closed: Option<String>,
-    closing: bool,
+    pub(super) closing: bool,
 }
 
 impl State {
@@ -132,8 +139,8 @@ pub(super) struct Shared {
     pub(super) writer_wake: Notify,
     /// The reader task waits on this for a stream's buffer to drain.
     pub(super) reader_wake: Notify,
-    closing: watch::Sender<bool>,
-    closed: watch::Sender<bool>,
+    pub(super) closing: watch::Sender<bool>,
+    pub(super) closed: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -141,7 +148,7 @@ impl Shared {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn fail(&self, reason: &str) {
+    pub(super) fn fail(&self, reason: &str) {
         self.lock().fail(reason);
         self.closed.send_replace(true);
     }
@@ -226,8 +233,8 @@ impl Connection {
         });
         let owner = Arc::new(Owner { shared: shared.clone() });
         let (reader, writer) = tokio::io::split(io);
-        tokio::spawn(read_loop(shared.clone(), Arc::downgrade(&owner), reader));
-        tokio::spawn(write_loop(shared.clone(), writer));
+        tokio::spawn(driver::read_loop(shared.clone(), Arc::downgrade(&owner), reader));
+        tokio::spawn(driver::write_loop(shared.clone(), writer));
         Self { shared, owner, incoming: tokio::sync::Mutex::new(incoming_rx) }
     }
 
@@ -316,233 +323,4 @@ impl Connection {
         // The sender lives in `shared`, which we hold: this cannot fail.
         let _ = rx.wait_for(|closed| *closed).await;
     }
-}
-
-async fn write_loop<W: AsyncWrite>(shared: Arc<Shared>, writer: W) {
-    tokio::pin!(writer);
-    let mut zlib = HeaderCompressor::new();
-    let mut wire = Vec::new();
-    loop {
-        let (frames, closing) = {
-            let mut state = shared.lock();
-            let frames: Vec<Frame> = state.outbox.drain(..).collect();
-            state.outbox_data = 0;
-            for waker in state.outbox_waiters.drain(..) {
-                waker.wake();
-            }
-            (frames, state.closing || state.closed.is_some())
-        };
-        if frames.is_empty() {
-            if closing {
-                let _ = writer.shutdown().await;
-                return;
-            }
-            shared.writer_wake.notified().await;
-            continue;
-        }
-        wire.clear();
-        for frame in &frames {
-            if let Err(error) = frame.encode(&mut zlib, &mut wire) {
-                tracing::warn!(%error, "dropping a SPDY frame that cannot be encoded");
-            }
-        }
-        let written = async {
-            writer.write_all(&wire).await?;
-            writer.flush().await
-        };
-        if let Err(error) = written.await {
-            tracing::debug!(%error, "SPDY connection write failed");
-            shared.fail(&format!("write failed: {error}"));
-            return;
-        }
-    }
-}
-
-async fn read_loop<R: AsyncRead>(shared: Arc<Shared>, owner: Weak<Owner>, reader: R) {
-    tokio::pin!(reader);
-    let mut closing = shared.closing.subscribe();
-    let mut zlib = HeaderDecompressor::new();
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let reason = 'conn: loop {
-        loop {
-            match Frame::decode(&mut buf, &mut zlib) {
-                Ok(Some(frame)) => {
-                    if !handle(&shared, &owner, frame, &mut closing).await {
-                        break 'conn "closed by this side".to_owned();
-                    }
-                }
-                Ok(None) => break,
-                Err(error) => break 'conn protocol_error(&shared, error),
-            }
-        }
-        tokio::select! {
-            read = reader.read_buf(&mut buf) => match read {
-                Ok(0) => break "end of stream".to_owned(),
-                Ok(_) => {}
-                Err(error) => break format!("read failed: {error}"),
-            },
-            _ = closing.wait_for(|closing| *closing) => break "closed by this side".to_owned(),
-        }
-    };
-    tracing::debug!(%reason, "SPDY connection read loop ended");
-    shared.fail(&reason);
-    shared.writer_wake.notify_one();
-}
-
-fn protocol_error(shared: &Shared, error: FrameError) -> String {
-    tracing::debug!(%error, "SPDY protocol error");
-    let mut state = shared.lock();
-    let last = state.last_peer_stream_id;
-    state.queue(Frame::GoAway { last_good_stream_id: last, status: goaway::PROTOCOL_ERROR });
-    state.go_away_sent = true;
-    state.closing = true;
-    drop(state);
-    shared.writer_wake.notify_one();
-    format!("protocol error: {error}")
-}
-
-/// Applies one frame; false when the read loop should stop.
-async fn handle(shared: &Arc<Shared>, owner: &Weak<Owner>, frame: Frame, closing: &mut watch::Receiver<bool>) -> bool {
-    let mut notify_writer = false;
-    let mut paced_stream = None;
-    {
-        let mut state = shared.lock();
-        match frame {
-            Frame::SynStream { stream_id, flags, headers, .. } => {
-                let theirs = match state.role {
-                    Role::Client => stream_id % 2 == 0,
-                    Role::Server => stream_id % 2 == 1,
-                };
-                if !theirs || stream_id <= state.last_peer_stream_id {
-                    state.queue(Frame::RstStream { stream_id, status: rst::PROTOCOL_ERROR });
-                    notify_writer = true;
-                } else {
-                    state.last_peer_stream_id = stream_id;
-                    let accepting = state.incoming.clone().filter(|_| !state.go_away_sent);
-                    match accepting.and_then(|incoming| owner.upgrade().map(|owner| (incoming, owner))) {
-                        Some((incoming, owner)) => {
-                            let window = state.peer_initial_window;
-                            let mut stream = StreamState::new(true, window);
-                            stream.remote_fin = flags & FLAG_FIN != 0;
-                            stream.local_fin = flags & FLAG_UNIDIRECTIONAL != 0;
-                            state.streams.insert(stream_id, stream);
-                            let handle = Stream::new(stream_id, headers, shared.clone(), owner);
-                            if let Err(refused) = incoming.send(handle) {
-                                // Nobody accepts any more; dropping the handle
-                                // (outside the lock) removes its state.
-                                drop(state);
-                                drop(refused);
-                                state = shared.lock();
-                                state.queue(Frame::RstStream { stream_id, status: rst::REFUSED_STREAM });
-                                notify_writer = true;
-                            }
-                        }
-                        None => {
-                            state.queue(Frame::RstStream { stream_id, status: rst::REFUSED_STREAM });
-                            notify_writer = true;
-                        }
-                    }
-                }
-            }
-            Frame::SynReply { stream_id, fin, headers } => {
-                if let Some(stream) = state.streams.get_mut(&stream_id) {
-                    stream.replied = true;
-                    stream.reply_headers = Some(headers);
-                    stream.remote_fin |= fin;
-                    stream.wake_all();
-                }
-            }
-            Frame::Headers { stream_id, fin, .. } => {
-                if let Some(stream) = state.streams.get_mut(&stream_id) {
-                    stream.remote_fin |= fin;
-                    stream.wake_all();
-                }
-            }
-            Frame::Data { stream_id, fin, data } => {
-                if let Some(stream) = state.streams.get_mut(&stream_id)
-                    && stream.reset.is_none()
-                    && !stream.remote_fin
-                {
-                    if !data.is_empty() {
-                        stream.recv_len += data.len();
-                        stream.recv.push_back(data);
-                    }
-                    stream.remote_fin |= fin;
-                    stream.wake_read();
-                    paced_stream = Some(stream_id);
-                }
-            }
-            Frame::RstStream { stream_id, status } => {
-                if let Some(stream) = state.streams.get_mut(&stream_id) {
-                    stream.reset = Some(status);
-                    stream.remote_fin = true;
-                    stream.local_fin = true;
-                    stream.wake_all();
-                }
-            }
-            Frame::Settings { settings, .. } => {
-                for setting in settings {
-                    if setting.id == frame::SETTINGS_INITIAL_WINDOW_SIZE {
-                        let delta = i64::from(setting.value) - state.peer_initial_window;
-                        state.peer_initial_window = i64::from(setting.value);
-                        for stream in state.streams.values_mut() {
-                            stream.send_window += delta;
-                            stream.wake_write();
-                        }
-                    }
-                }
-            }
-            Frame::Ping { id } => {
-                let ours = match state.role {
-                    Role::Client => id % 2 == 1,
-                    Role::Server => id % 2 == 0,
-                };
-                if ours {
-                    if let Some(done) = state.pings.remove(&id) {
-                        let _ = done.send(());
-                    }
-                } else {
-                    state.queue(Frame::Ping { id });
-                    notify_writer = true;
-                }
-            }
-            Frame::GoAway { last_good_stream_id, .. } => {
-                state.go_away_received = true;
-                let role = state.role;
-                for (id, stream) in state.streams.iter_mut() {
-                    let ours = (role == Role::Client) == (id % 2 == 1);
-                    if ours && *id > last_good_stream_id && stream.reply_headers.is_none() {
-                        stream.reset = Some(rst::REFUSED_STREAM);
-                        stream.remote_fin = true;
-                        stream.local_fin = true;
-                        stream.wake_all();
-                    }
-                }
-            }
-            Frame::WindowUpdate { stream_id, delta } => {
-                // Stream 0 is SPDY/3.1's connection window, which we do not enforce.
-                if let Some(stream) = state.streams.get_mut(&stream_id) {
-                    stream.send_window += i64::from(delta);
-                    stream.wake_write();
-                }
-            }
-        }
-    }
-    if notify_writer {
-        shared.writer_wake.notify_one();
-    }
-    if let Some(id) = paced_stream {
-        // Backpressure: wait while this stream holds too much unread data.
-        loop {
-            let over = shared.lock().streams.get(&id).is_some_and(|s| s.recv_len > shared.config.max_buffered);
-            if !over {
-                break;
-            }
-            tokio::select! {
-                _ = shared.reader_wake.notified() => {}
-                _ = closing.wait_for(|closing| *closing) => return false,
-            }
-        }
-    }
-    true
 }

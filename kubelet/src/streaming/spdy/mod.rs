@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod connection;
+mod driver;
 pub mod frame;
 pub mod headers;
 pub mod stream;

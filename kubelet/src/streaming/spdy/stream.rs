@@ -235,7 +235,7 @@ impl AsyncRead for Stream {
             stream.recv_len -= n;
             stream.unacked += n as u32;
             let mut window_update = None;
-            if stream.unacked >= initial_window / 2 && !stream.remote_fin {
+            if shared.config.flow_control && stream.unacked >= initial_window / 2 && !stream.remote_fin {
                 window_update = Some(stream.unacked);
                 stream.unacked = 0;
             }
@@ -265,7 +265,7 @@ impl AsyncWrite for Stream {
             return Poll::Ready(Ok(0));
         }
         let shared = &self.handle.shared;
-        let enforce = shared.config.enforce_send_window;
+        let enforce = shared.config.flow_control;
         let id = self.handle.id;
         let mut state = shared.lock();
         if state.closed.is_some() {

@@ -101,7 +101,7 @@ async fn megabytes_flow_both_ways_at_once_without_window_enforcement() {
 
 #[tokio::test]
 async fn with_enforcement_a_sender_stops_at_the_window_until_the_reader_consumes() {
-    let config = Config { enforce_send_window: true, ..Config::default() };
+    let config = Config { flow_control: true, ..Config::default() };
     let (client, server) = pair(config);
     let mut stream = client.open(Headers::new()).expect("open");
     let mut accepted = within("accept", server.accept()).await.expect("a stream");

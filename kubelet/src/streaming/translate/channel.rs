@@ -149,7 +149,11 @@ impl WebSocketMessage for tokio_tungstenite::tungstenite::Message {
         match message {
             WsMessage::Binary(data) => Message::Binary(data),
             WsMessage::Text(text) => Message::Text(text.into()),
-            WsMessage::Close | WsMessage::Other => Message::Close(None),
+            // client-go treats any close but 1000 (normal) as an error.
+            WsMessage::Close | WsMessage::Other => {
+                use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, coding::CloseCode};
+                Message::Close(Some(CloseFrame { code: CloseCode::Normal, reason: "".into() }))
+            }
         }
     }
 }
@@ -170,7 +174,10 @@ impl WebSocketMessage for axum::extract::ws::Message {
         match message {
             WsMessage::Binary(data) => Message::Binary(data),
             WsMessage::Text(text) => Message::Text(text.into()),
-            WsMessage::Close | WsMessage::Other => Message::Close(None),
+            WsMessage::Close | WsMessage::Other => Message::Close(Some(axum::extract::ws::CloseFrame {
+                code: axum::extract::ws::close_code::NORMAL,
+                reason: "".into(),
+            })),
         }
     }
 }
@@ -230,4 +237,16 @@ pub(super) async fn pump<R: tokio::io::AsyncRead + Unpin>(mut from: R, to: Outgo
             }
         }
     }
+}
+
+/// After our Close: reads until the client's Close (or EOF) so that the
+/// socket is not dropped with unread data, which would make the kernel reset
+/// the connection and lose what the client has not read yet.
+pub(super) async fn finish_close<R, M, E>(source: &mut R)
+where
+    R: futures::Stream<Item = Result<M, E>> + Unpin,
+{
+    use futures::StreamExt;
+    let drain = async { while let Some(Ok(_)) = source.next().await {} };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
 }

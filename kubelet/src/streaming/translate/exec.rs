@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use super::TranslateError;
-use super::channel::{CLOSE_CHANNEL, ChannelProtocol, Outgoing, WebSocketMessage, WsMessage, pump};
+use super::channel::{CLOSE_CHANNEL, ChannelProtocol, Outgoing, WebSocketMessage, WsMessage, finish_close, pump};
 use crate::streaming::spdy::{self, Headers};
 
 /// The SPDY sub-protocol spoken to the CRI streaming server.
@@ -46,7 +46,7 @@ where
     M: WebSocketMessage,
 {
     let options = ExecOptions { stderr: options.stderr && !options.tty, ..options };
-    let (sink, source) = ws.split();
+    let (sink, mut source) = ws.split();
     let (out, writer) = Outgoing::start(sink, protocol);
     // Tell the client the connection is up: an empty message on the lowest
     // writable channel.
@@ -59,7 +59,7 @@ where
     };
     out.send(first, &[]).await;
 
-    let result = relay(source, &out, protocol, cri_url, options).await;
+    let result = relay(&mut source, &out, protocol, cri_url, options).await;
     let status = match &result {
         Ok(status) => status.clone(),
         Err(error) => internal_error(&error.to_string()),
@@ -72,6 +72,7 @@ where
     }
     drop(out);
     let _ = writer.await;
+    finish_close(&mut source).await;
     result.map(|_| ())
 }
 

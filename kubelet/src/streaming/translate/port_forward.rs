@@ -9,7 +9,7 @@ use futures::{Sink, Stream, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::TranslateError;
-use super::channel::{ChannelProtocol, Outgoing, WebSocketMessage, WsMessage, pump};
+use super::channel::{ChannelProtocol, Outgoing, WebSocketMessage, WsMessage, finish_close, pump};
 use crate::streaming::spdy::{self, Headers};
 
 /// The SPDY sub-protocol of port-forward.
@@ -110,6 +110,7 @@ where
     }
     drop(out);
     let _ = writer.await;
+    finish_close(&mut source).await;
     result
 }
 

@@ -110,7 +110,7 @@ async fn fake_cat_then_exit_3(conn: Connection) {
     }
 }
 
-/// Reads the client's side until Close: (channel, data) per message.
+/// Reads the client's side until the closing handshake is over: (channel, data) per message.
 async fn collect(ws: &mut Ws) -> Vec<(u8, Vec<u8>)> {
     let mut got = Vec::new();
     while let Some(Ok(message)) = within("a message", ws.next()).await {
@@ -121,7 +121,7 @@ async fn collect(ws: &mut Ws) -> Vec<(u8, Vec<u8>)> {
                 let data = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, rest).expect("base64");
                 got.push((channel.as_bytes()[0] - b'0', data));
             }
-            Message::Close(_) => break,
+            // Keep polling: that sends our Close reply and ends the stream.
             _ => {}
         }
     }
@@ -269,4 +269,31 @@ async fn port_forward_relays_each_port_on_its_channel_pair() {
     client.close(None).await.expect("close");
     let result = within("translator", translator).await.expect("task");
     assert!(matches!(result, Ok(()) | Err(TranslateError::ClientGone)), "{result:?}");
+}
+
+/// Offered sub-protocols and the (name, protocol) chosen.
+type NegotiationCase = (&'static [&'static str], Option<(&'static str, ChannelProtocol)>);
+
+#[test]
+fn the_first_offered_served_sub_protocol_wins() {
+    let cases: &[NegotiationCase] = &[
+        (&["v5.channel.k8s.io"], Some(("v5.channel.k8s.io", ChannelProtocol::V5))),
+        (&["v4.channel.k8s.io", "v5.channel.k8s.io"], Some(("v4.channel.k8s.io", ChannelProtocol::V4))),
+        (&["bogus", " base64.channel.k8s.io"], Some(("base64.channel.k8s.io", ChannelProtocol::V1Base64))),
+        (&[], Some(("", ChannelProtocol::V1))),
+        (&["bogus"], None),
+    ];
+    for (offered, expected) in cases {
+        assert_eq!(ChannelProtocol::negotiate(offered.iter().copied()), *expected, "{offered:?}");
+    }
+}
+
+#[test]
+fn channel_messages_round_trip_in_binary_and_base64() {
+    for protocol in [ChannelProtocol::V5, ChannelProtocol::V4Base64] {
+        let message = protocol.encode(2, b"\x00\xffdata");
+        assert_eq!(protocol.decode(&message), Some((2, bytes::Bytes::from_static(b"\x00\xffdata"))));
+    }
+    assert_eq!(ChannelProtocol::V4Base64.encode(1, b"hi"), WsMessage::Text("1aGk=".into()));
+    assert_eq!(ChannelProtocol::V5.encode(255, &[0]), WsMessage::Binary(bytes::Bytes::from_static(&[255, 0])));
 }
