@@ -136,3 +136,31 @@ async fn exec_with_a_tty_runs_the_command_on_a_terminal() {
     assert_eq!(status["status"], "Success", "{status}");
     node.stop().await;
 }
+
+#[tokio::test]
+async fn attach_reaches_the_main_process_stdin_and_stdout() {
+    let Some(node) = TestNode::start("attach").await else { return };
+    node.start_named("echo", 0, &["cat"], true).await;
+    let mut ws = websocket(node.port, "/attach/default/attach/echo?input=1&output=1", "v5.channel.k8s.io").await;
+    ws.send(Message::Binary(bytes::Bytes::from_static(b"\x00attached\n"))).await.expect("send");
+    let mut stdout = Vec::new();
+    while let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+        if let Message::Binary(frame) = message
+            && frame.first() == Some(&1)
+        {
+            stdout.extend_from_slice(&frame[1..]);
+            if stdout.ends_with(b"attached\n") {
+                break;
+            }
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&stdout), "attached\n");
+    // The container's log has what it wrote.
+    let log = wait_for("the echo reached the log", async || {
+        let (_, body) = get(node.port, "/containerLogs/default/attach/echo").await;
+        body.contains("attached").then_some(body)
+    })
+    .await;
+    assert_eq!(log, "attached\n");
+    node.stop().await;
+}

@@ -160,16 +160,22 @@ impl TestNode {
 
     /// Creates and starts instance `attempt` of container `main`; returns its ID.
     pub async fn start_container(&self, attempt: u32, command: &[&str]) -> String {
+        self.start_named("main", attempt, command, false).await
+    }
+
+    /// Creates and starts instance `attempt` of container `name` (with an open stdin when `stdin`).
+    pub async fn start_named(&self, name: &str, attempt: u32, command: &[&str], stdin: bool) -> String {
         let config = api::ContainerConfig {
-            metadata: Some(api::ContainerMetadata { name: "main".into(), attempt }),
+            metadata: Some(api::ContainerMetadata { name: name.into(), attempt }),
+            stdin,
             image: Some(api::ImageSpec { image: BUSYBOX_IMAGE.into(), ..Default::default() }),
             command: command.iter().map(|s| (*s).to_owned()).collect(),
-            log_path: format!("main/{attempt}.log"),
+            log_path: format!("{name}/{attempt}.log"),
             labels: [
                 (labels::POD_NAME.to_owned(), self.name.clone()),
                 (labels::POD_NAMESPACE.to_owned(), "default".to_owned()),
                 (labels::POD_UID.to_owned(), self.uid.clone()),
-                (labels::CONTAINER_NAME.to_owned(), "main".to_owned()),
+                (labels::CONTAINER_NAME.to_owned(), name.to_owned()),
             ]
             .into(),
             linux: Some(api::LinuxContainerConfig {
