@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use skiff_kubelet::containerd::{self, Containerd, ContainerdConfig};
 use skiff_kubelet::images::watch::ImagesDir;
+use skiff_kubelet::kubelet::RunningKubelet;
 use skiff_kubelet::{Kubelet, KubeletConfig, Runtime};
 
 use crate::cli::NodeArgs;
@@ -24,8 +25,7 @@ pub struct KubeletTls {
 /// A running node agent.
 #[derive(Debug)]
 pub struct NodeAgent {
-    stop: tokio::sync::oneshot::Sender<()>,
-    kubelet: tokio::task::JoinHandle<()>,
+    kubelet: RunningKubelet,
     images: tokio::task::JoinHandle<()>,
     containerd: Option<Containerd>,
 }
@@ -101,25 +101,15 @@ impl NodeAgent {
         config.server_port = args.kubelet_port;
         config.client_ca = Some(tls.client_ca);
         config.serving_cert = Some(tls.serving_cert);
-        let kubelet = Kubelet::new(client, config);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let kubelet = tokio::spawn(async move {
-            kubelet
-                .run(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        Ok(Self { stop, kubelet, images, containerd })
+        let kubelet = Kubelet::new(client, config).start().await.context("starting the kubelet")?;
+        Ok(Self { kubelet, images, containerd })
     }
 
     /// Stops the kubelet and containerd; the pods' containers keep running (as with k3s), and a
     /// node agent started again adopts them.
     pub async fn stop(self) {
-        let _ = self.stop.send(());
-        let mut kubelet = self.kubelet;
-        if tokio::time::timeout(std::time::Duration::from_secs(5), &mut kubelet).await.is_err() {
-            kubelet.abort();
+        if tokio::time::timeout(std::time::Duration::from_secs(10), self.kubelet.stop()).await.is_err() {
+            tracing::warn!("the kubelet did not stop within 10 s");
         }
         self.images.abort();
         if let Some(containerd) = self.containerd {

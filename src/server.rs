@@ -190,6 +190,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let hosts = certificate_hosts(&network.cidr.nth(0).to_string());
     let pki = Pki::load_or_create(&data_dir.join("server").join("tls"), &hosts)?;
     let tls = serve::tls_config(&pki)?;
+    // The proxy to kubelets (logs, exec, port-forward) authenticates as upstream's apiserver-kubelet-client.
+    let (kubelet_cert, kubelet_key) = pki.issue_client("kube-apiserver-kubelet-client", Some("system:masters"))?;
+    let api = api.with_kubelet_client(&kubelet_cert, &kubelet_key)?;
     api.use_service_account_key(skiff_apiserver::serviceaccount::SigningKey::load_or_create(&pki.dir)?);
     let authenticator = Arc::new(Authenticator { tokens, service_accounts: Some(api.service_account_authenticator()) });
 

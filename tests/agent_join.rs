@@ -71,7 +71,10 @@ fn an_agent_joins_with_the_token_and_runs_a_pod() {
     };
     wait(
         "the joined node to be Ready",
-        Box::new(|| get(&["get", "node", "joined", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]) == "True"),
+        Box::new(|| {
+            get(&["get", "node", "joined", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"])
+                == "True"
+        }),
     );
     assert_eq!(get(&["get", "node", "joined", "-o", "jsonpath={.metadata.labels.skiff\\.dev/joined}"]), "yes");
     // The agent's credentials are its own: a client certificate for system:node:joined, kept in its data dir.

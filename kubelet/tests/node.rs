@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use fake_runtime::FakeRuntime;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, NodeCondition};
+use k8s_openapi::api::core::v1::{Event, Node, NodeCondition};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use skiff_apiserver::ApiServer;
@@ -112,6 +112,23 @@ async fn a_registered_node_carries_labels_taints_capacity_conditions_node_info_a
         ("True", Some("KubeletReady"), Some("kubelet is posting ready status"))
     );
     assert_eq!(condition(&node, "PIDPressure").reason.as_deref(), Some("KubeletHasSufficientPID"));
+    let events: Api<Event> = Api::namespaced(setup.client.clone(), "default");
+    let events = events.list(&Default::default()).await.expect("events");
+    let mut reasons: Vec<(String, String)> = events
+        .items
+        .iter()
+        .filter(|e| e.involved_object.kind.as_deref() == Some("Node"))
+        .map(|e| (e.reason.clone().unwrap_or_default(), e.message.clone().unwrap_or_default()))
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            ("NodeHasNoDiskPressure".to_owned(), "Node worker-1 status is now: NodeHasNoDiskPressure".to_owned()),
+            ("NodeHasSufficientMemory".to_owned(), "Node worker-1 status is now: NodeHasSufficientMemory".to_owned()),
+            ("NodeHasSufficientPID".to_owned(), "Node worker-1 status is now: NodeHasSufficientPID".to_owned()),
+        ]
+    );
 
     let addresses: Vec<(String, String)> =
         status.addresses.iter().flatten().map(|a| (a.type_.clone(), a.address.clone())).collect();
@@ -166,6 +183,13 @@ async fn a_node_whose_runtime_network_is_not_ready_is_not_ready_and_recovers() {
     let now_ready = condition(&node, "Ready");
     assert_eq!((now_ready.status.as_str(), now_ready.reason.as_deref()), ("True", Some("KubeletReady")));
     assert!(now_ready.last_transition_time >= ready.last_transition_time);
+    let events: Api<Event> = Api::namespaced(setup.client.clone(), "default");
+    let events = events.list(&Default::default()).await.expect("events");
+    assert!(
+        events.items.iter().any(|e| e.reason.as_deref() == Some("NodeReady")
+            && e.message.as_deref() == Some("Node worker-2 status is now: NodeReady")),
+        "a NodeReady event"
+    );
     assert_eq!(
         condition(&node, "MemoryPressure").last_transition_time,
         memory_before,
