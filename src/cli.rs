@@ -104,6 +104,10 @@ pub struct NodeArgs {
     #[arg(long)]
     pub container_runtime_endpoint: Option<String>,
 
+    /// The CNI bridge pods are attached to (default `skiff0`, or a name derived from a non-default --cluster-cidr).
+    #[arg(long)]
+    pub cni_bridge: Option<String>,
+
     /// The port of the kubelet's HTTPS server (0 picks a free one).
     #[arg(long, default_value_t = 10250)]
     pub kubelet_port: u16,

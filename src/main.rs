@@ -4,6 +4,7 @@ mod agent;
 mod cli;
 mod controller_manager;
 mod images;
+mod node_agent;
 mod scheduler;
 mod server;
 

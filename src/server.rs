@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use skiff_apiserver::authn::{Authenticator, TokenFile};
+use skiff_apiserver::join::JoinToken;
 use skiff_apiserver::pki::Pki;
 use skiff_apiserver::services::ServiceNetwork;
 use skiff_apiserver::{ApiServer, serve};
@@ -20,12 +21,13 @@ use skiff_store::Datastore;
 use tokio::net::TcpListener;
 
 use crate::cli::ServerArgs;
+use crate::node_agent::{self, KubeletTls, NodeAgent};
 
 /// The data directory: `--data-dir`, else /var/lib/skiff for root, else
 /// ~/.local/share/skiff (as k3s does for rootless use).
-fn data_dir(args: &ServerArgs) -> Result<PathBuf> {
-    if let Some(dir) = &args.data_dir {
-        return Ok(dir.clone());
+pub fn data_dir(given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(dir) = given {
+        return Ok(dir.to_owned());
     }
     let root = std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
     if root {
@@ -138,9 +140,20 @@ fn start_parts(
     Ok(parts)
 }
 
+/// The node agent of the server's own node (labelled as k3s labels server nodes), reaching the API in-process.
+async fn start_agent(args: &ServerArgs, data_dir: &Path, api: &ApiServer, pki: &Pki) -> Result<NodeAgent> {
+    let name = node_agent::node_name(&args.node);
+    let ip = node_agent::node_ip(&args.node);
+    let hosts = [name.clone(), ip.to_string(), "127.0.0.1".into(), "localhost".into()];
+    let serving_cert = pki.issue_serving(&format!("system:node:{name}"), Some("system:nodes"), &hosts)?;
+    let tls = KubeletTls { serving_cert, client_ca: pki.ca_cert.clone() };
+    let labels = [("node-role.kubernetes.io/control-plane", "true"), ("node-role.kubernetes.io/master", "true")];
+    NodeAgent::start(&args.node, data_dir, api.client(), tls, &labels).await
+}
+
 /// The address the `kubernetes` service's endpoints name: the bind address,
 /// or for a wildcard bind the first non-loopback IPv4 address (else loopback).
-fn advertise_address(bind: IpAddr) -> IpAddr {
+pub fn advertise_address(bind: IpAddr) -> IpAddr {
     if !bind.is_unspecified() {
         return bind;
     }
@@ -160,7 +173,7 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
 }
 
 pub async fn run(args: ServerArgs) -> Result<()> {
-    let data_dir = data_dir(&args)?;
+    let data_dir = data_dir(args.data_dir.as_deref())?;
     let datastore = match &args.datastore_endpoint {
         Some(endpoint) => endpoint.parse::<Datastore>()?,
         None => Datastore::default_in(&data_dir),
@@ -177,6 +190,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let hosts = certificate_hosts(&network.cidr.nth(0).to_string());
     let pki = Pki::load_or_create(&data_dir.join("server").join("tls"), &hosts)?;
     let tls = serve::tls_config(&pki)?;
+    // The proxy to kubelets (logs, exec, port-forward) authenticates as upstream's apiserver-kubelet-client.
+    let (kubelet_cert, kubelet_key) = pki.issue_client("kube-apiserver-kubelet-client", Some("system:masters"))?;
+    let api = api.with_kubelet_client(&kubelet_cert, &kubelet_key)?;
     api.use_service_account_key(skiff_apiserver::serviceaccount::SigningKey::load_or_create(&pki.dir)?);
     let authenticator = Arc::new(Authenticator { tokens, service_accounts: Some(api.service_account_authenticator()) });
 
@@ -190,8 +206,15 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let kubeconfig = args.write_kubeconfig.clone().unwrap_or_else(|| data_dir.join("kubeconfig.yaml"));
     write_private(&kubeconfig, &pki.admin_kubeconfig(&url))?;
 
+    let join_token = JoinToken::load_or_create(&data_dir.join("server"), &pki.ca_cert)?;
+    let router = api.router().merge(skiff_apiserver::join::routes(pki.clone(), join_token));
+
     let (stop_parts, stopping) = tokio::sync::watch::channel(false);
     let parts = start_parts(&args, &api, &identity(&data_dir)?, &pki.ca_cert, &stopping)?;
+    let agent = match args.disable_agent {
+        true => None,
+        false => Some(start_agent(&args, &data_dir, &api, &pki).await?),
+    };
 
     let terminated = crate::termination()?;
     let closing = api.clone();
@@ -206,7 +229,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         shutdown.await;
         let _ = stop_parts.send(true);
     };
-    serve::serve(listener, api.router(), tls, authenticator, shutdown).await;
+    serve::serve(listener, router, tls, authenticator, shutdown).await;
+    if let Some(agent) = agent {
+        agent.stop().await;
+    }
     for mut part in parts {
         if tokio::time::timeout(std::time::Duration::from_secs(2), &mut part).await.is_err() {
             part.abort();

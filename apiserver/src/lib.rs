@@ -17,6 +17,7 @@ mod patch;
 pub mod pki;
 pub mod priority;
 pub mod protobuf;
+pub mod proxy;
 pub mod registry;
 pub mod selectors;
 pub mod serve;

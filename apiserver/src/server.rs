@@ -38,6 +38,8 @@ pub struct ApiState {
     pub services: Allocator,
     /// The key and issuer of service account tokens.
     pub tokens: crate::serviceaccount::TokenIssuer,
+    /// How the proxy (logs, exec, port-forward, nodes/proxy) reaches kubelets.
+    pub kubelets: crate::proxy::KubeletClient,
 }
 
 impl ApiState {
@@ -235,6 +237,7 @@ impl ApiServer {
             metrics,
             services,
             tokens: crate::serviceaccount::TokenIssuer::default(),
+            kubelets: crate::proxy::KubeletClient::default(),
         });
         let server = Self { state };
         let namespaces = server.state.namespaces()?;
@@ -270,6 +273,13 @@ impl ApiServer {
         state.put_object(slices, kubernetes::endpoint_slice(address, port)).await
     }
 
+    /// Presents this client certificate (PEM, signed by the CA kubelets
+    /// trust) when proxying to kubelets (logs, exec, port-forward, nodes/proxy).
+    pub fn with_kubelet_client(self, cert_pem: &str, key_pem: &str) -> Result<Self, crate::proxy::KubeletClientError> {
+        self.state.kubelets.set_client_certificate(cert_pem, key_pem)?;
+        Ok(self)
+    }
+
     /// Signs service account tokens with `key` (kept in the PKI dir, see
     /// [`SigningKey::load_or_create`](crate::serviceaccount::SigningKey::load_or_create));
     /// without it a key is made in memory for the first token.
@@ -303,6 +313,7 @@ impl ApiServer {
             .route("/apis", get(named_groups))
             .route("/apis/{group}", get(group))
             .route("/apis/{group}/{version}", get(group_resources))
+            .merge(crate::proxy::routes())
             .route("/api/v1/{*rest}", any(handlers::resource_request))
             .route("/apis/{group}/{version}/{*rest}", any(handlers::resource_request))
             .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found\n") })

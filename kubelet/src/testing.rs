@@ -6,6 +6,11 @@
 //! parallel processes never share a network. Dropping it removes what
 //! containerd and CNI leave on the host: sandboxes, the bridge, pod
 //! cgroups, mounts, the directory.
+//!
+//! Use: `let Some(containerd) = TestContainerd::start().await else { return };`
+//! then `containerd.runtime()` (an `Arc<CriRuntime>`) for a kubelet or raw
+//! CRI calls, [`BUSYBOX_IMAGE`] as the image, and
+//! `containerd.cgroup_parent(uid)` as each sandbox's `linux.cgroup_parent`.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -14,7 +19,7 @@ use std::time::Duration;
 
 use rustix::fs::FlockOperation;
 
-use crate::containerd::{Containerd, ContainerdConfig, supervisor};
+use crate::containerd::{Containerd, ContainerdConfig, cleanup, supervisor};
 use crate::images::{self, ImageBuilder};
 use crate::runtime::Runtime;
 use crate::runtime::cri::CriRuntime;
@@ -49,6 +54,55 @@ pub fn busybox_image() -> ImageBuilder {
 /// Writes the busybox test image as an OCI layout tarball at `path`.
 pub fn busybox_image_tar(path: impl AsRef<Path>) -> images::oci::Result<images::oci::BuiltImage> {
     busybox_image().write(path)
+}
+
+/// Writes the busybox test image under another name (`registry/repo:tag`) at `path`.
+pub fn busybox_image_tar_named(path: impl AsRef<Path>, name: &str) -> images::oci::Result<images::oci::BuiltImage> {
+    let mut builder = ImageBuilder::new(name).file(BUSYBOX, "bin/busybox");
+    for applet in BUSYBOX_APPLETS {
+        builder = builder.symlink(&format!("bin/{applet}"), "busybox");
+    }
+    builder.dir("tmp").env("PATH=/bin").cmd(["sh"]).write(path)
+}
+
+/// A pod network of its own for one test's node (e.g. a `skiff server` with its agent): an exclusive
+/// slot's bridge name and /24, the bridge deleted when dropped.
+#[derive(Debug)]
+pub struct NetworkSlot {
+    slot: Slot,
+}
+
+impl NetworkSlot {
+    /// Takes a free slot (shared with [`TestContainerd`]s across test processes).
+    pub fn allocate() -> Self {
+        let slot = Slot::acquire();
+        cleanup::delete_link(&slot_bridge(slot.number));
+        Self { slot }
+    }
+
+    /// The pod range (`10.123.N.0/24`).
+    pub fn cidr(&self) -> String {
+        slot_cidr(self.slot.number)
+    }
+
+    /// The CNI bridge's name.
+    pub fn bridge(&self) -> String {
+        slot_bridge(self.slot.number)
+    }
+}
+
+impl Drop for NetworkSlot {
+    fn drop(&mut self) {
+        cleanup::delete_link(&self.bridge());
+    }
+}
+
+fn slot_bridge(number: u16) -> String {
+    format!("skiff-t{number}")
+}
+
+fn slot_cidr(number: u16) -> String {
+    format!("10.123.{number}.0/24")
 }
 
 /// An exclusive slot: its number picks the bridge name and pod range.
@@ -131,10 +185,11 @@ impl TestContainerd {
 
     async fn start_with(dir: PathBuf, owns_dir: bool) -> TestContainerd {
         let slot = Slot::acquire();
-        let bridge = format!("skiff-t{}", slot.number);
-        let cidr = format!("10.123.{}.0/24", slot.number);
-        // A process that died holding this slot may have left its bridge.
-        delete_bridge(&bridge);
+        let bridge = slot_bridge(slot.number);
+        let cidr = slot_cidr(slot.number);
+        // A process that died holding this slot may have left its bridge and pod cgroups.
+        cleanup::delete_link(&bridge);
+        cleanup::remove_cgroup(&format!("/skiff-test-{}", slot.number));
         let config = ContainerdConfig::new(&dir).cluster_cidr(&cidr).bridge(&bridge);
         let containerd = match Containerd::start(config).await {
             Ok(containerd) => containerd,
@@ -216,14 +271,14 @@ impl Drop for TestContainerd {
         let parents = std::thread::spawn(move || remove_sandboxes(&socket)).join().unwrap_or_default();
         let socket = self.socket().to_path_buf();
         drop(self.containerd.take());
-        kill_shims(&socket);
-        delete_bridge(&self.bridge);
+        cleanup::kill_shims(&socket);
+        cleanup::delete_link(&self.bridge);
         let mut cgroups = vec![self.cgroup_root()];
         cgroups.extend(parents);
         for cgroup in &cgroups {
-            remove_cgroup(cgroup);
+            cleanup::remove_cgroup(cgroup);
         }
-        unmount_under(&self.dir);
+        cleanup::unmount_under(&self.dir);
         if self.owns_dir {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
@@ -263,72 +318,4 @@ fn cgroup_parent_of(info: &std::collections::HashMap<String, String>) -> Option<
     let json: serde_json::Value = serde_json::from_str(info.get("info")?).ok()?;
     let parent = json.pointer("/config/linux/cgroup_parent")?.as_str()?;
     (!parent.is_empty() && parent.starts_with('/')).then(|| parent.to_owned())
-}
-
-/// Ends the shims of the containerd on `socket` that outlived it (their
-/// command line names the socket).
-fn kill_shims(socket: &Path) {
-    let socket = socket.to_string_lossy().into_owned();
-    let Ok(procs) = std::fs::read_dir("/proc") else { return };
-    for entry in procs.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
-        let args: Vec<&[u8]> = cmdline.split(|byte| *byte == 0).collect();
-        let is_shim = args.first().is_some_and(|arg0| arg0.ends_with(b"containerd-shim-runc-v2"));
-        if is_shim && args.windows(2).any(|pair| pair[0] == b"-address" && pair[1] == socket.as_bytes()) {
-            supervisor::terminate_blocking(pid, Duration::from_secs(2));
-        }
-    }
-}
-
-/// Deletes a network link (the CNI bridge); a missing one is fine.
-fn delete_bridge(name: &str) {
-    if Path::new("/sys/class/net").join(name).exists() {
-        let _ = std::process::Command::new("ip").args(["link", "delete", name]).status();
-    }
-}
-
-/// Removes `cgroup` and everything below it in every cgroup hierarchy (cgroupfs leaves pod parents).
-fn remove_cgroup(cgroup: &str) {
-    let relative = cgroup.trim_start_matches('/');
-    if relative.is_empty() {
-        return;
-    }
-    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
-    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-        roots.extend(entries.flatten().map(|entry| entry.path()).filter(|path| path.is_dir()));
-    }
-    for root in roots {
-        let dir = root.join(relative);
-        if dir.is_dir() {
-            rmdir_tree(&dir);
-        }
-    }
-}
-
-/// rmdir depth first (cgroup dirs hold only virtual files, which rmdir takes along).
-fn rmdir_tree(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
-                rmdir_tree(&entry.path());
-            }
-        }
-    }
-    let _ = std::fs::remove_dir(dir);
-}
-
-/// Unmounts (lazily) everything mounted under `dir`, deepest first (shm, netns, rootfs).
-fn unmount_under(dir: &Path) {
-    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
-    let mut points: Vec<PathBuf> = mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|point| PathBuf::from(point.replace("\\040", " ")))
-        .filter(|point| point.starts_with(dir))
-        .collect();
-    points.sort_by_key(|point| std::cmp::Reverse(point.as_os_str().len()));
-    for point in points {
-        let _ = rustix::mount::unmount(&point, rustix::mount::UnmountFlags::DETACH);
-    }
 }

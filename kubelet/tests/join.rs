@@ -64,6 +64,11 @@ async fn an_agent_joins_with_the_token_and_authenticates_as_its_node() {
     assert_eq!(user, "system:node:worker-1");
     assert_eq!(groups, ["system:nodes", "system:authenticated"]);
 
+    // The serving certificate is valid for the node's name and address, and nothing else.
+    assert_eq!(serving_certificate_verifies(&credentials, "worker-1").await, Ok(()));
+    assert_eq!(serving_certificate_verifies(&credentials, "10.0.0.9").await, Ok(()));
+    assert!(serving_certificate_verifies(&credentials, "other-node").await.is_err());
+
     // A restart reuses the kept credentials instead of joining again.
     let again = load_or_join(agent_dir.path(), "https://127.0.0.1:1", &server.token.token, "worker-1", &addresses)
         .await
@@ -112,6 +117,39 @@ async fn cacerts_needs_no_credentials_but_the_api_still_does() {
         Err(kube::Error::Api(status)) => assert_eq!(status.code, 401),
         other => panic!("expected 401, got {other:?}"),
     }
+}
+
+/// A TLS handshake (over an in-memory pipe) with the kubelet serving
+/// certificate, verified against the cluster CA for `name`.
+async fn serving_certificate_verifies(credentials: &Credentials, name: &str) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = CertificateDer::pem_slice_iter(credentials.serving_cert.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("serving certificate PEM");
+    let key = PrivateKeyDer::from_pem_slice(credentials.serving_key.as_bytes()).expect("serving key PEM");
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server config");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(credentials.ca_pem.as_bytes()) {
+        roots.add(cert.expect("CA PEM")).expect("CA");
+    }
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from(name.to_owned()).expect("server name");
+    let (server_side, client_side) = tokio::io::duplex(64 * 1024);
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let (_, connected) = tokio::join!(acceptor.accept(server_side), connector.connect(name, client_side));
+    connected.map(drop).map_err(|e| e.to_string())
 }
 
 fn base64_encode(text: &str) -> String {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use fake_runtime::FakeRuntime;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, NodeCondition};
+use k8s_openapi::api::core::v1::{Event, Node, NodeCondition};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use skiff_apiserver::ApiServer;
@@ -112,6 +112,23 @@ async fn a_registered_node_carries_labels_taints_capacity_conditions_node_info_a
         ("True", Some("KubeletReady"), Some("kubelet is posting ready status"))
     );
     assert_eq!(condition(&node, "PIDPressure").reason.as_deref(), Some("KubeletHasSufficientPID"));
+    let events: Api<Event> = Api::namespaced(setup.client.clone(), "default");
+    let events = events.list(&Default::default()).await.expect("events");
+    let mut reasons: Vec<(String, String)> = events
+        .items
+        .iter()
+        .filter(|e| e.involved_object.kind.as_deref() == Some("Node"))
+        .map(|e| (e.reason.clone().unwrap_or_default(), e.message.clone().unwrap_or_default()))
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            ("NodeHasNoDiskPressure".to_owned(), "Node worker-1 status is now: NodeHasNoDiskPressure".to_owned()),
+            ("NodeHasSufficientMemory".to_owned(), "Node worker-1 status is now: NodeHasSufficientMemory".to_owned()),
+            ("NodeHasSufficientPID".to_owned(), "Node worker-1 status is now: NodeHasSufficientPID".to_owned()),
+        ]
+    );
 
     let addresses: Vec<(String, String)> =
         status.addresses.iter().flatten().map(|a| (a.type_.clone(), a.address.clone())).collect();
@@ -166,6 +183,13 @@ async fn a_node_whose_runtime_network_is_not_ready_is_not_ready_and_recovers() {
     let now_ready = condition(&node, "Ready");
     assert_eq!((now_ready.status.as_str(), now_ready.reason.as_deref()), ("True", Some("KubeletReady")));
     assert!(now_ready.last_transition_time >= ready.last_transition_time);
+    let events: Api<Event> = Api::namespaced(setup.client.clone(), "default");
+    let events = events.list(&Default::default()).await.expect("events");
+    assert!(
+        events.items.iter().any(|e| e.reason.as_deref() == Some("NodeReady")
+            && e.message.as_deref() == Some("Node worker-2 status is now: NodeReady")),
+        "a NodeReady event"
+    );
     assert_eq!(
         condition(&node, "MemoryPressure").last_transition_time,
         memory_before,
@@ -189,15 +213,24 @@ async fn an_existing_node_keeps_foreign_labels_and_gets_its_own_back() {
     assert_eq!(labels.get("kubernetes.io/os").map(String::as_str), Some("linux"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
+async fn an_unchanged_status_is_reported_again_only_after_five_minutes() {
+    let setup = setup("worker-5").await;
+    let agent = NodeAgent::new(setup.client.clone(), setup.config.clone());
+    agent.register().await.expect("register");
+    assert!(!agent.sync_status().await.expect("sync"));
+    tokio::time::advance(Duration::from_secs(299)).await;
+    assert!(!agent.sync_status().await.expect("sync"), "not yet due");
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert!(agent.sync_status().await.expect("sync"), "due after nodeStatusReportFrequency");
+    assert!(!agent.sync_status().await.expect("sync"), "and then not again at once");
+}
+
+/// Upstream's timings (10 s) in virtual time.
+#[tokio::test(start_paused = true)]
 async fn the_running_agent_renews_its_lease_and_registers_a_deleted_node_again() {
     let setup = setup("worker-4").await;
-    let timings = NodeTimings {
-        status_update: Duration::from_millis(50),
-        lease_renew: Duration::from_millis(50),
-        ..NodeTimings::default()
-    };
-    let agent = NodeAgent::new(setup.client.clone(), setup.config.clone()).with_timings(timings);
+    let agent = NodeAgent::new(setup.client.clone(), setup.config.clone()).with_timings(NodeTimings::default());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(agent.run(async move {
         let _ = stopped.await;
@@ -219,18 +252,32 @@ async fn the_running_agent_renews_its_lease_and_registers_a_deleted_node_again()
         [("v1", "Node", "worker-4", node.metadata.uid.clone().expect("uid"))]
     );
     let first = lease.metadata.resource_version.clone();
+    let started = tokio::time::Instant::now();
     wait_for("renewed its lease", async || {
         let lease = leases.get_opt("worker-4").await.ok().flatten()?;
         (lease.metadata.resource_version != first && lease.spec?.renew_time > spec.renew_time).then_some(())
     })
     .await;
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(9) && waited < Duration::from_secs(12), "renewed after {waited:?}");
 
     nodes.delete("worker-4", &DeleteParams::default()).await.expect("delete the node");
     let again = wait_for("registered again", async || {
-        nodes.get_opt("worker-4").await.ok().flatten().filter(|n| n.metadata.uid != node.metadata.uid)
+        let again = nodes.get_opt("worker-4").await.ok().flatten()?;
+        let has_status = again.status.as_ref().is_some_and(|s| s.conditions.is_some());
+        (again.metadata.uid != node.metadata.uid && has_status).then_some(again)
     })
     .await;
     assert_eq!(condition(&again, "Ready").status, "True");
+    let labels = again.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels.get("tier").map(String::as_str), Some("edge"), "registered as before");
+    let lease = wait_for("the lease owned by the new node", async || {
+        let lease = leases.get_opt("worker-4").await.ok().flatten()?;
+        let owners = lease.metadata.owner_references.clone().unwrap_or_default();
+        (owners.len() == 1 && owners[0].uid == again.metadata.uid.clone().unwrap_or_default()).then_some(lease)
+    })
+    .await;
+    assert_eq!(lease.spec.and_then(|s| s.holder_identity).as_deref(), Some("worker-4"));
 
     let _ = stop.send(());
     tokio::time::timeout(DEADLINE, running).await.expect("stops on shutdown").expect("no panic");

@@ -236,3 +236,51 @@ async fn a_restarted_kubelet_adopts_running_containers_without_starting_them_aga
     assert_eq!(node.runtime.list_pod_sandboxes(None).await.expect("list").len(), 1);
     let _ = NODE;
 }
+
+#[tokio::test]
+async fn a_pod_past_its_active_deadline_fails_with_deadline_exceeded() {
+    let node = Node::start(SimulatedRuntime::new(), PodManagerConfig::default()).await;
+    let mut p = pod("late", "Always", json!({}));
+    p["spec"]["activeDeadlineSeconds"] = json!(1);
+    node.create(p).await;
+    let failed = node.wait_pod("late", "Failed", |p| phase(p) == "Failed").await;
+    let status = failed.status.clone().expect("a status");
+    assert_eq!(status.reason.as_deref(), Some("DeadlineExceeded"));
+    assert_eq!(status.message.as_deref(), Some("Pod was active on the node longer than the specified deadline"));
+    let terminated = container(&failed, "c").and_then(|c| c.state?.terminated);
+    assert!(terminated.is_some(), "the container was stopped");
+}
+
+#[tokio::test]
+async fn failing_probes_make_a_pod_unready_and_restart_its_container() {
+    let node = Node::start(SimulatedRuntime::new(), PodManagerConfig::default()).await;
+    let exec = json!({ "exec": { "command": ["check"] }, "periodSeconds": 1, "failureThreshold": 1 });
+    let mut unready = pod("unready", "Always", json!({ "simulation.skiff.dev/exec-exit-code": "1" }));
+    unready["spec"]["containers"][0]["readinessProbe"] = exec.clone();
+    node.create(unready).await;
+    let p = node
+        .wait_pod("unready", "Running and not ready", |p| {
+            phase(p) == "Running" && condition(p, "ContainersReady").as_deref() == Some("False")
+        })
+        .await;
+    assert!(!container(&p, "c").expect("status").ready);
+
+    let mut dying = pod("dying", "Always", json!({ "simulation.skiff.dev/exec-exit-code": "1" }));
+    dying["spec"]["containers"][0]["livenessProbe"] = exec;
+    node.create(dying).await;
+    node.wait_pod("dying", "restarted", |p| container(p, "c").is_some_and(|c| c.restart_count >= 1)).await;
+    let killing = node.events("dying").await.into_iter().filter_map(|e| e.message).collect::<Vec<_>>();
+    assert!(killing.iter().any(|m| m == "Container c failed liveness probe, will be restarted"), "{killing:?}");
+    assert!(killing.iter().any(|m| m.starts_with("Liveness probe failed")), "{killing:?}");
+}
+
+#[tokio::test]
+async fn a_failed_post_start_hook_kills_the_container() {
+    let node = Node::start(SimulatedRuntime::new(), PodManagerConfig::default()).await;
+    let mut p = pod("hooked", "Always", json!({ "simulation.skiff.dev/exec-exit-code": "1" }));
+    p["spec"]["containers"][0]["lifecycle"] = json!({ "postStart": { "exec": { "command": ["setup"] } } });
+    node.create(p).await;
+    node.wait_pod("hooked", "restarted", |p| container(p, "c").is_some_and(|c| c.restart_count >= 1)).await;
+    let events = node.events("hooked").await;
+    assert!(events.iter().any(|e| e.reason.as_deref() == Some("FailedPostStartHook")));
+}

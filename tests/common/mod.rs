@@ -2,6 +2,8 @@
 //! `Cluster` on this build's binary, plus kubectl helpers.
 #![allow(dead_code)]
 
+pub mod node;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output};
 use std::time::Duration;

@@ -4,6 +4,7 @@
 //! restrict_oom_score_adj), the CNI bridge network, a log file in the data
 //! dir, and restarts when it dies.
 
+pub mod cleanup;
 pub mod cni;
 pub mod config;
 pub mod supervisor;

@@ -21,6 +21,8 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first pause before restarting a dead containerd; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A containerd that ran this long before dying gets the first back-off again.
+const STABLE: Duration = Duration::from_secs(10);
 /// How long `stop` waits after SIGTERM before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -190,8 +192,13 @@ pub(super) async fn supervise(
     mut child: Child,
 ) {
     let mut backoff = FIRST_BACKOFF;
+    let mut running_since = Instant::now();
     loop {
         let status = child.wait().await;
+        // One that ran a while starts the back-off over; one that keeps crashing waits longer each time.
+        if running_since.elapsed() > STABLE {
+            backoff = FIRST_BACKOFF;
+        }
         shared.set_pid(None);
         if shared.stopping.load(Ordering::SeqCst) {
             return;
@@ -217,7 +224,7 @@ pub(super) async fn supervise(
                 Ok(()) => {
                     shared.restarts.fetch_add(1, Ordering::SeqCst);
                     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "containerd restarted and ready");
-                    backoff = FIRST_BACKOFF;
+                    running_since = Instant::now();
                     child = next;
                     break;
                 }

@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Node, NodeStatus};
+use k8s_openapi::api::core::v1::{Node, NodeStatus, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -16,6 +16,7 @@ use super::host::{self, FsStats, HostFacts};
 use super::status::{self, EvictionThresholds, RuntimeFacts, StatusInputs};
 use super::{lease, register};
 use crate::config::KubeletConfig;
+use crate::pod::events::Recorder;
 
 /// Why a registration, status update or lease renewal failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +88,7 @@ pub struct NodeAgent {
     config: KubeletConfig,
     timings: NodeTimings,
     thresholds: EvictionThresholds,
+    recorder: Recorder,
     state: Mutex<State>,
 }
 
@@ -100,6 +102,7 @@ impl NodeAgent {
     /// A node agent for `config.node_name` talking to the API with `client`.
     pub fn new(client: kube::Client, config: KubeletConfig) -> Self {
         Self {
+            recorder: Recorder::new(client.clone(), &config.node_name),
             client,
             config,
             timings: NodeTimings::default(),
@@ -228,9 +231,33 @@ impl NodeAgent {
         if !due && !status::status_changed(&previous, &status) {
             return Ok(false);
         }
+        let events = status::condition_events(
+            previous.conditions.as_deref().unwrap_or_default(),
+            status.conditions.as_deref().unwrap_or_default(),
+        );
+        let old_boot = previous.node_info.as_ref().map(|i| i.boot_id.clone()).filter(|b| !b.is_empty());
+        let rebooted = old_boot.is_some_and(|old| !host.boot_id.is_empty() && old != host.boot_id);
         self.patch_status(status).await?;
         self.state().last_report = Some(Instant::now());
+        let node = self.node_reference();
+        if rebooted {
+            let message = format!("Node {name} has been rebooted, boot id: {}", host.boot_id);
+            self.recorder.warning(&node, "Rebooted", message).await;
+        }
+        for event in events {
+            self.recorder.normal(&node, event, format!("Node {name} status is now: {event}")).await;
+        }
         Ok(true)
+    }
+
+    /// The Node as events name it (upstream uses the node's name as its UID there).
+    fn node_reference(&self) -> ObjectReference {
+        ObjectReference {
+            kind: Some("Node".into()),
+            name: Some(self.config.node_name.clone()),
+            uid: Some(self.config.node_name.clone()),
+            ..Default::default()
+        }
     }
 
     async fn patch_status(&self, status: NodeStatus) -> Result<()> {
@@ -256,6 +283,7 @@ impl NodeAgent {
     /// Registers the Node, then keeps its status and Lease current until `shutdown` completes.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         let mut shutdown = std::pin::pin!(shutdown);
+        self.recorder.normal(&self.node_reference(), "Starting", "Starting kubelet.").await;
         tokio::select! {
             () = self.register_until_done() => {}
             () = &mut shutdown => return,

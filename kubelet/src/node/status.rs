@@ -305,6 +305,29 @@ pub fn node_status(
     status
 }
 
+/// The events upstream's setters record for this round's condition changes:
+/// a pressure condition on every change of status (also from none), Ready
+/// only when an existing condition flips.
+pub fn condition_events(previous: &[NodeCondition], current: &[NodeCondition]) -> Vec<&'static str> {
+    let mut events = Vec::new();
+    for condition in current {
+        let before = previous.iter().find(|c| c.type_ == condition.type_).map(|c| c.status.as_str());
+        if before == Some(condition.status.as_str()) {
+            continue;
+        }
+        let on = condition.status == "True";
+        let event = match condition.type_.as_str() {
+            "MemoryPressure" => Some(if on { "NodeHasInsufficientMemory" } else { "NodeHasSufficientMemory" }),
+            "DiskPressure" => Some(if on { "NodeHasDiskPressure" } else { "NodeHasNoDiskPressure" }),
+            "PIDPressure" => Some(if on { "NodeHasInsufficientPID" } else { "NodeHasSufficientPID" }),
+            "Ready" if before.is_some() => Some(if on { "NodeReady" } else { "NodeNotReady" }),
+            _ => None,
+        };
+        events.extend(event);
+    }
+    events
+}
+
 /// Whether `new` differs from `old` other than in heartbeat times (upstream's nodeStatusHasChanged).
 pub fn status_changed(old: &NodeStatus, new: &NodeStatus) -> bool {
     let strip = |status: &NodeStatus| {

@@ -129,3 +129,19 @@ fn the_image_list_is_the_largest_fifty_with_five_names_each() {
     let names = images[0].names.clone().unwrap_or_default();
     assert_eq!(names, ["img59@sha256:0", "img59@sha256:1", "img59@sha256:2", "img59:t0", "img59:t1"]);
 }
+
+#[test]
+fn condition_changes_become_upstreams_node_events() {
+    let first = conditions(&[], Pressure::default(), &[], &at(0));
+    assert_eq!(
+        condition_events(&[], &first),
+        ["NodeHasSufficientMemory", "NodeHasNoDiskPressure", "NodeHasSufficientPID"],
+        "a new Ready condition records no event"
+    );
+    let same = conditions(&first, Pressure::default(), &[], &at(10));
+    assert!(condition_events(&first, &same).is_empty());
+    let not_ready = conditions(&same, Pressure { memory: true, ..Default::default() }, &["down".into()], &at(20));
+    assert_eq!(condition_events(&same, &not_ready), ["NodeHasInsufficientMemory", "NodeNotReady"]);
+    let ready = conditions(&not_ready, Pressure::default(), &[], &at(30));
+    assert_eq!(condition_events(&not_ready, &ready), ["NodeHasSufficientMemory", "NodeReady"]);
+}

@@ -77,14 +77,27 @@ impl Backoff {
     }
 }
 
-/// A duration as Go's `time.Duration.String()` writes whole seconds: `10s`, `1m20s`, `5m0s`.
+/// A duration as Go's `time.Duration.String()` writes it, to the millisecond: `10s`, `1m20s`,
+/// `5m0s`, `1.5s`, `250ms`.
 pub fn go_duration(duration: Duration) -> String {
-    let seconds = duration.as_secs();
-    match (seconds / 3600, seconds % 3600 / 60, seconds % 60) {
-        (0, 0, s) if duration.subsec_millis() == 0 => format!("{s}s"),
-        (0, 0, _) => format!("{:.3}s", duration.as_secs_f64()).trim_end_matches('0').to_owned(),
-        (0, m, s) => format!("{m}m{s}s"),
-        (h, m, s) => format!("{h}h{m}m{s}s"),
+    let millis = duration.as_millis();
+    if millis == 0 {
+        return "0s".into();
+    }
+    if millis < 1000 {
+        return format!("{millis}ms");
+    }
+    let seconds = millis / 1000;
+    let fraction = millis % 1000;
+    let secs = if fraction == 0 {
+        format!("{}s", seconds % 60)
+    } else {
+        format!("{}.{}s", seconds % 60, format!("{fraction:03}").trim_end_matches('0'))
+    };
+    match (seconds / 3600, seconds % 3600 / 60) {
+        (0, 0) => secs,
+        (0, m) => format!("{m}m{secs}"),
+        (h, m) => format!("{h}h{m}m{secs}"),
     }
 }
 
@@ -113,5 +126,14 @@ mod tests {
         assert!(backoff.in_backoff_since("c", at(t), at(t + 300)).is_none());
         backoff.next("c", at(t + 601));
         assert_eq!(backoff.in_backoff("c", at(t + 601)).map(|(p, _)| p), Some(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn durations_are_written_as_go_writes_them() {
+        for (millis, want) in
+            [(0, "0s"), (250, "250ms"), (1500, "1.5s"), (10_000, "10s"), (80_000, "1m20s"), (3_723_050, "1h2m3.05s")]
+        {
+            assert_eq!(go_duration(Duration::from_millis(millis)), want);
+        }
     }
 }

@@ -59,6 +59,17 @@ pub struct ConfigInputs<'a> {
     pub hosts_file: Option<&'a PathBuf>,
 }
 
+/// The node's CPUs and memory (what resourceFieldRef gives for a limit the container does not set).
+fn node_allocatable() -> BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity> {
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let memory = resources::NodeResources::detect().memory_capacity;
+    BTreeMap::from([
+        ("cpu".to_owned(), Quantity(cpus.to_string())),
+        ("memory".to_owned(), Quantity(memory.to_string())),
+    ])
+}
+
 /// A hash of the container's spec (what makes the kubelet restart a container when it changes).
 pub fn container_hash(container: &Container) -> String {
     let json = serde_json::to_vec(container).unwrap_or_default();
@@ -81,7 +92,7 @@ pub async fn container_config(
     let ctx = EnvContext {
         host_ips: vec![inputs.config.node_ip.to_string()],
         pod_ips: inputs.pod_ips.to_vec(),
-        node_allocatable: BTreeMap::new(),
+        node_allocatable: node_allocatable(),
     };
     let environment = container_environment(inputs.client, pod, container, &ctx).await?;
     let (command, args) = environment.expand_command_and_args(container);

@@ -29,12 +29,12 @@ pub const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
 /// Why a pod's hostname cannot be set (messages as upstream's kubelet).
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {
-    /// spec.hostname is not a DNS label.
-    #[error("pod Hostname {0:?} is not a valid DNS label")]
-    InvalidHostname(String),
-    /// spec.subdomain is not a DNS label.
-    #[error("pod Subdomain {0:?} is not a valid DNS label")]
-    InvalidSubdomain(String),
+    /// spec.hostname is not a DNS label (the name, what is wrong with it).
+    #[error("pod Hostname {0:?} is not a valid DNS label: {1}")]
+    InvalidHostname(String, String),
+    /// spec.subdomain is not a DNS label (the name, what is wrong with it).
+    #[error("pod Subdomain {0:?} is not a valid DNS label: {1}")]
+    InvalidSubdomain(String, String),
     /// The hostname is empty after truncation.
     #[error("hostname for pod {pod:?} was invalid: {hostname:?}")]
     TruncatedHostnameEmpty { pod: String, hostname: String },
@@ -77,9 +77,33 @@ impl ClusterDns {
     }
 }
 
-/// The host's resolv.conf contents (empty when it cannot be read, as a host without one).
+/// The resolv.conf systemd-resolved writes with the real upstream servers.
+pub const SYSTEMD_RESOLV_CONF: &str = "/run/systemd/resolve/resolv.conf";
+
+/// The host's resolv.conf contents (empty when it cannot be read, as a host without one); see
+/// [`choose_resolv_conf`].
 pub fn host_resolv_conf() -> String {
-    std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default()
+    let etc = std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default();
+    let systemd = std::fs::read_to_string(SYSTEMD_RESOLV_CONF).ok();
+    choose_resolv_conf(etc, systemd)
+}
+
+/// `/etc/resolv.conf`, unless it names only loopback servers (a local stub such as
+/// systemd-resolved's 127.0.0.53, which pods cannot reach) and systemd-resolved's own file names
+/// real ones: then that file, as k3s picks for its kubelet's `--resolv-conf`.
+pub fn choose_resolv_conf(etc: String, systemd: Option<String>) -> String {
+    let only_loopback = |text: &str| {
+        let servers = parse_resolv_conf(text).servers;
+        !servers.is_empty() && servers.iter().all(|s| s.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+    };
+    match systemd {
+        Some(systemd)
+            if only_loopback(&etc) && !parse_resolv_conf(&systemd).servers.is_empty() && !only_loopback(&systemd) =>
+        {
+            systemd
+        }
+        _ => etc,
+    }
 }
 
 /// Parses resolv.conf: nameservers accumulate, the last `search` line wins (trailing dots
@@ -98,7 +122,7 @@ pub fn parse_resolv_conf(text: &str) -> api::DnsConfig {
                 config.searches =
                     fields.filter(|s| *s != ".").map(|s| s.strip_suffix('.').unwrap_or(s).to_owned()).collect();
             }
-            Some("options") => config.options = merge_options(&config.options, fields.map(|o| split_option(o))),
+            Some("options") => config.options = merge_options(&config.options, fields.map(split_option)),
             _ => {}
         }
     }
@@ -235,8 +259,8 @@ pub fn pod_hostname(pod: &Pod, cluster_domain: &str) -> Result<PodHostname, DnsE
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
     let mut hostname = pod_name.clone();
     if let Some(requested) = spec.and_then(|s| s.hostname.as_deref()).filter(|h| !h.is_empty()) {
-        if !is_dns_label(requested) {
-            return Err(DnsError::InvalidHostname(requested.to_owned()));
+        if let Some(problems) = dns_label_problems(requested) {
+            return Err(DnsError::InvalidHostname(requested.to_owned(), problems));
         }
         hostname = requested.to_owned();
     }
@@ -252,8 +276,8 @@ pub fn pod_hostname(pod: &Pod, cluster_domain: &str) -> Result<PodHostname, DnsE
     }
     let mut domain = None;
     if let Some(subdomain) = spec.and_then(|s| s.subdomain.as_deref()).filter(|s| !s.is_empty()) {
-        if !is_dns_label(subdomain) {
-            return Err(DnsError::InvalidSubdomain(subdomain.to_owned()));
+        if let Some(problems) = dns_label_problems(subdomain) {
+            return Err(DnsError::InvalidSubdomain(subdomain.to_owned(), problems));
         }
         let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
         domain = Some(format!("{subdomain}.{namespace}.svc.{cluster_domain}"));
@@ -269,14 +293,26 @@ pub fn pod_hostname(pod: &Pod, cluster_domain: &str) -> Result<PodHostname, DnsE
     Ok(PodHostname { hostname, domain, kernel_hostname })
 }
 
-/// A DNS-1123 label: 1–63 lower-case alphanumerics or `-`, starting and ending alphanumeric.
-fn is_dns_label(text: &str) -> bool {
+/// What makes `text` not a DNS-1123 label, in upstream's words (`IsDNS1123Label`), `;`-joined.
+fn dns_label_problems(text: &str) -> Option<String> {
+    let mut problems = Vec::new();
+    if text.len() > 63 {
+        problems.push("must be no more than 63 characters".to_owned());
+    }
     let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    !text.is_empty()
-        && text.len() <= 63
+    let well_formed = !text.is_empty()
         && text.chars().all(|c| alnum(c) || c == '-')
         && text.starts_with(alnum)
-        && text.ends_with(alnum)
+        && text.ends_with(alnum);
+    if !well_formed {
+        problems.push(
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and \
+             end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is \
+             '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+                .to_owned(),
+        );
+    }
+    (!problems.is_empty()).then(|| problems.join(";"))
 }
 
 #[cfg(test)]

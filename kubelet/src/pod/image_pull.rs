@@ -115,7 +115,7 @@ pub async fn ensure_image(
         Ok(image_ref) => {
             let took = started.elapsed();
             let size = runtime.image_status(&image_ref).await.ok().flatten().map(|i| i.size).unwrap_or(0);
-            let took = format!("{:.3}s", took.as_secs_f64());
+            let took = super::backoff::go_duration(took);
             let message = format!(
                 "Successfully pulled image {spec_image:?} in {took} ({took} including waiting). Image size: {size} bytes."
             );

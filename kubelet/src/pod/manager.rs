@@ -164,7 +164,7 @@ impl PodManager {
                     if let Some(handle) = workers.get(&update.pod_uid) {
                         if let Some((event_reason, message)) = update.event {
                             let pod = handle.updates.borrow().pod.clone();
-                            let field = format!("spec.containers{{{}}}", update.container_name);
+                            let field = super::sync::field_path(&pod, &update.container_name);
                             ctx.events.warning(&reference(&pod, Some(field)), event_reason, message).await;
                         }
                         if update.changed.is_some() {

@@ -281,12 +281,34 @@ fn conditions(
             (false, "ContainersNotReady", Some(parts.join(", ")))
         }
     };
-    vec![
-        condition("PodReadyToStartContainers", sandbox_ready, None, None),
-        initialized,
-        condition("Ready", ready, Some(reason), message.clone()),
-        condition("ContainersReady", ready, Some(reason), message),
-    ]
+    let containers_ready = condition("ContainersReady", ready, Some(reason), message.clone());
+    let mut pod_ready = condition("Ready", ready, Some(reason), message);
+    if ready {
+        let unready_gates = readiness_gates_not_ready(pod);
+        if !unready_gates.is_empty() {
+            pod_ready = condition("Ready", false, Some("ReadinessGatesNotReady"), Some(unready_gates.join(", ")));
+        }
+    }
+    vec![condition("PodReadyToStartContainers", sandbox_ready, None, None), initialized, pod_ready, containers_ready]
+}
+
+/// Upstream's messages for the pod's readiness gates whose conditions are not True.
+fn readiness_gates_not_ready(pod: &Pod) -> Vec<String> {
+    let gates = pod.spec.iter().flat_map(|s| s.readiness_gates.iter().flatten());
+    let conditions = pod.status.iter().flat_map(|s| s.conditions.iter().flatten());
+    let conditions: Vec<_> = conditions.collect();
+    gates
+        .filter_map(|gate| match conditions.iter().find(|c| c.type_ == gate.condition_type) {
+            None => {
+                Some(format!("corresponding condition of pod readiness gate {:?} does not exist.", gate.condition_type))
+            }
+            Some(c) if c.status != "True" => Some(format!(
+                "the status of pod readiness gate {:?} is not \"True\", but {}",
+                gate.condition_type, c.status
+            )),
+            Some(_) => None,
+        })
+        .collect()
 }
 
 /// The pod's status as the kubelet reports it. Transition times are kept from `pod.status` where

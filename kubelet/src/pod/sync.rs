@@ -34,7 +34,8 @@ pub(super) struct PodSandbox {
     pub ips: Vec<String>,
 }
 
-fn field_path(pod: &Pod, name: &str) -> String {
+/// The field path of a container in events (`spec.containers{web}`, `spec.initContainers{init}`).
+pub(super) fn field_path(pod: &Pod, name: &str) -> String {
     let init = pod.spec.iter().flat_map(|s| s.init_containers.iter().flatten()).any(|c| c.name == name);
     if init { format!("spec.initContainers{{{name}}}") } else { format!("spec.containers{{{name}}}") }
 }
@@ -80,9 +81,9 @@ impl Worker {
             self.terminal = true;
             self.kill_containers(pod, &current, None).await;
         }
-        let mut next = None;
+        let mut next = self.until_deadline(pod);
         if !self.terminal {
-            next = self.sync_containers(pod, &current).await;
+            next = earliest(next, self.sync_containers(pod, &current).await);
         }
         let mut current = RuntimePod::fetch(runtime.as_ref(), &self.uid).await?;
         self.read_termination_messages(pod, &current);
@@ -108,6 +109,16 @@ impl Worker {
         let status = self.status(pod, &current);
         self.report(pod, status).await;
         Ok(Next::After(next.unwrap_or(self.ctx.options.resync_period)))
+    }
+
+    /// How long until activeDeadlineSeconds runs out (a wake-up for it).
+    fn until_deadline(&self, pod: &Pod) -> Option<Duration> {
+        let deadline = pod.spec.as_ref()?.active_deadline_seconds?;
+        let started = pod.status.as_ref().and_then(|s| s.start_time.clone()).map(|t| t.0)?;
+        let ends = started.checked_add(jiff::SignedDuration::from_secs(deadline)).ok()?;
+        let left = ends.duration_since(Timestamp::now());
+        Some(left.unsigned_abs().max(Duration::from_millis(50)) + Duration::from_millis(50))
+            .filter(|_| left.is_positive())
     }
 
     fn deadline_exceeded(&self, pod: &Pod) -> bool {

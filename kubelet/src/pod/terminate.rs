@@ -94,12 +94,9 @@ impl Worker {
         for sandbox in &current.sandboxes {
             runtime.stop_pod_sandbox(&sandbox.id).await.or_else(ignore_not_found)?;
         }
-        if !removed {
-            let stopped = RuntimePod::fetch(runtime.as_ref(), &self.uid).await?;
-            self.terminal = true;
-            let status = self.status(pod, &stopped);
-            self.report(pod, status).await;
-        }
+        // The final status (containers terminated) is sent once sandboxes, volumes and files are gone: an API
+        // server may finish deleting a pod as soon as its phase is terminal.
+        let stopped = RuntimePod::fetch(runtime.as_ref(), &self.uid).await?;
         for sandbox in &current.sandboxes {
             runtime.remove_pod_sandbox(&sandbox.id).await?;
         }
@@ -111,6 +108,11 @@ impl Worker {
             return Ok(Next::After(Duration::from_secs(2)));
         }
         remove_pod_files(&self.ctx.config, pod, &self.uid);
+        if !removed {
+            self.terminal = true;
+            let status = self.status(pod, &stopped);
+            self.report(pod, status).await;
+        }
         if !removed {
             let namespace = pod.metadata.namespace.clone().unwrap_or_default();
             let name = pod.metadata.name.clone().unwrap_or_default();

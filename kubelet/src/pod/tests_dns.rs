@@ -145,7 +145,9 @@ fn long_pod_names_are_truncated_to_63_characters_without_a_trailing_dash() {
     let invalid = pod(json!({"hostname": "Not_A_Label", "containers": []}));
     assert_eq!(
         pod_hostname(&invalid, "cluster.local").unwrap_err().to_string(),
-        "pod Hostname \"Not_A_Label\" is not a valid DNS label"
+        "pod Hostname \"Not_A_Label\" is not a valid DNS label: a lowercase RFC 1123 label must consist of lower case \
+         alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or \
+         '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
     );
 }
 
@@ -155,4 +157,20 @@ fn an_fqdn_longer_than_the_kernel_takes_is_an_error() {
     let err = pod_hostname(&pod(spec), "cluster.local").unwrap_err().to_string();
     assert!(err.starts_with("failed to construct FQDN from pod hostname and cluster domain, FQDN "), "{err}");
     assert!(err.ends_with("is too long (64 characters is the max, 67 characters requested)"), "{err}");
+}
+
+#[test]
+fn a_loopback_only_resolv_conf_gives_way_to_systemd_resolveds() {
+    let stub = "nameserver 127.0.0.53\noptions edns0\n".to_string();
+    let real = "nameserver 192.168.1.1\n".to_string();
+    let cases = [
+        (HOST_RESOLV.to_string(), Some(real.clone()), HOST_RESOLV.to_string()),
+        (stub.clone(), Some(real.clone()), real.clone()),
+        (stub.clone(), None, stub.clone()),
+        (stub.clone(), Some(stub.clone()), stub.clone()),
+        (String::new(), Some(real.clone()), String::new()),
+    ];
+    for (etc, systemd, want) in cases {
+        assert_eq!(choose_resolv_conf(etc.clone(), systemd.clone()), want, "{etc:?} {systemd:?}");
+    }
 }

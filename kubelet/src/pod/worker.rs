@@ -93,7 +93,9 @@ impl Worker {
         if let Some(sent) = &self.last_sent {
             let mut old = pod.status.clone().unwrap_or_default();
             let theirs = old.conditions.take().unwrap_or_default();
-            let mut conditions: Vec<_> = sent.conditions.iter().flatten().cloned().collect();
+            // Ours from what we sent, the others' (PodScheduled, readiness gates) from the API.
+            let ours = sent.conditions.iter().flatten().filter(|c| KUBELET_CONDITIONS.contains(&c.type_.as_str()));
+            let mut conditions: Vec<_> = ours.cloned().collect();
             conditions.extend(theirs.into_iter().filter(|c| !KUBELET_CONDITIONS.contains(&c.type_.as_str())));
             old.conditions = Some(conditions);
             old.start_time = old.start_time.or_else(|| sent.start_time.clone());

@@ -86,16 +86,46 @@ impl HttpRequest {
                 next.port = port;
                 next.path = path.to_owned();
             }
-            None if location.starts_with('/') => next.path = location.to_owned(),
+            None if location.starts_with('/') => next.path = without_dot_segments(location),
             None => {
                 let current = self.target();
                 let path = current.split('?').next().unwrap_or("/");
                 let dir = &path[..path.rfind('/').map_or(0, |at| at + 1)];
-                next.path = format!("{dir}{location}");
+                next.path = without_dot_segments(&format!("{dir}{location}"));
             }
         }
         Some(next)
     }
+}
+
+/// An absolute path with `.` and `..` segments resolved (RFC 3986 §5.2.4), the query kept.
+fn without_dot_segments(path: &str) -> String {
+    let (path, query) = match path.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path, None),
+    };
+    let mut segments: Vec<&str> = Vec::new();
+    let parts: Vec<&str> = path.split('/').skip(1).collect();
+    for (index, part) in parts.iter().enumerate() {
+        let last = index + 1 == parts.len();
+        match *part {
+            "." | ".." => {
+                if *part == ".." {
+                    segments.pop();
+                }
+                if last {
+                    segments.push("");
+                }
+            }
+            other => segments.push(other),
+        }
+    }
+    let mut out = format!("/{}", segments.join("/"));
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
 }
 
 fn split_authority(authority: &str, default_port: u16) -> Option<(String, u16)> {

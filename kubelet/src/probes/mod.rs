@@ -55,3 +55,6 @@ pub enum ProbeResult {
     Success,
     Failure,
 }
+
+#[cfg(test)]
+mod tests;

@@ -21,6 +21,8 @@ use super::{Result, Runtime, RuntimeError, api};
 
 /// How long a runtime call may take unless it says otherwise (upstream's `--runtime-request-timeout`).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// What containerd's CRI says to calls that come before its init is done.
+const NOT_INITIALIZED: &str = "server is not initialized yet";
 /// How long connecting to the socket may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -120,16 +122,25 @@ pub fn error_from_status(socket: &Path, operation: &'static str, status: Status)
         Code::Unavailable => {
             RuntimeError::Unavailable { endpoint: format!("unix://{}", socket.display()), message: describe(&status) }
         }
-        Code::Unknown if is_transport_error(&status) => {
+        // containerd's CRI answers this (as Unknown) between a (re)start and the end of its init.
+        Code::Unknown if is_transport_error(&status) || status.message() == NOT_INITIALIZED => {
             RuntimeError::Unavailable { endpoint: format!("unix://{}", socket.display()), message: describe(&status) }
         }
         _ => RuntimeError::Failed { operation, message: status.message().to_owned() },
     }
 }
 
-/// Whether a status came from the connection rather than from the runtime.
+/// Whether a status came from the connection rather than from the runtime
+/// (a transport or I/O error somewhere in its source chain).
 fn is_transport_error(status: &Status) -> bool {
-    std::error::Error::source(status).is_some_and(|source| source.is::<tonic::transport::Error>())
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        if cause.is::<tonic::transport::Error>() || cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The status's message with its source chain (connect errors hide the cause there).

@@ -40,18 +40,17 @@ pub struct Node<R: Runtime> {
 
 impl<R: Runtime> Node<R> {
     pub async fn start(runtime: R, options: PodManagerConfig) -> Self {
-        Self::start_with(runtime, options, |config| config).await
+        Self::start_with(Arc::new(runtime), options, |config| config).await
     }
 
     pub async fn start_with(
-        runtime: R,
+        runtime: Arc<R>,
         options: PodManagerConfig,
         configure: impl FnOnce(KubeletConfig) -> KubeletConfig,
     ) -> Self {
         let api = ApiServer::start(Arc::new(MemoryBackend::new())).await.expect("start the API server");
         let client = api.client();
         let dir = tempfile::tempdir().expect("a temp dir");
-        let runtime = Arc::new(runtime);
         let config = Arc::new(configure(KubeletConfig::new(NODE, dir.path().join("agent"), runtime.clone())));
         let mut node = Self { api, client, runtime, config, dir, manager: None };
         node.start_manager(options);

@@ -28,11 +28,15 @@ fn a_created_pod_looks_like_kubectl_run_output() {
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nginx"},
         "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}, "status": {"phase": "Running"}}),
     );
+    // The ServiceAccount admission's token volume has a random name, as upstream's.
+    let volume = pod["spec"]["volumes"][0]["name"].as_str().unwrap_or_default().to_owned();
+    assert!(volume.starts_with("kube-api-access-") && volume.len() == 21, "{volume}");
     let want = json!({
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nginx"},
         "spec": {
             "containers": [{"name": "nginx", "image": "nginx", "imagePullPolicy": "Always", "resources": {},
-                "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}],
+                "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+                "volumeMounts": [{"name": volume, "readOnly": true, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]}],
             "dnsPolicy": "ClusterFirst",
             "enableServiceLinks": true,
             "preemptionPolicy": "PreemptLowerPriority",
@@ -46,7 +50,12 @@ fn a_created_pod_looks_like_kubectl_run_output() {
             "tolerations": [
                 {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
                 {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
-            ]
+            ],
+            "volumes": [{"name": volume, "projected": {"defaultMode": 420, "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}
+            ]}}]
         },
         "status": {"phase": "Pending", "qosClass": "BestEffort"}
     });

@@ -1,0 +1,168 @@
+//! Real workloads on `skiff server`'s node agent: exec, cp and port-forward
+//! through kubectl (WebSocket and SPDY kubectls), a Deployment and a Job,
+//! images dropped into the images directory, and containerd being killed.
+//! Needs root, containerd and runc (see `require_node`).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::KUBECTL;
+use common::node::{NodeServer, require_node};
+
+const IMAGE: &str = skiff_kubelet::testing::BUSYBOX_IMAGE;
+const START: Duration = Duration::from_secs(60);
+/// The newest kubectl that speaks SPDY for exec and port-forward.
+const KUBECTL_SPDY: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27";
+
+fn web_pod(node: &NodeServer, name: &str) {
+    node.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  containers:\n  - name: httpd\n    image: {IMAGE}\n    command: [sh, -c, 'mkdir -p /www && echo port-forwarded > /www/index.html && exec httpd -f -p 8080 -h /www']\n    readinessProbe:\n      tcpSocket: {{ port: 8080 }}\n      periodSeconds: 1\n"
+    ));
+    node.wait_ready(name, START);
+}
+
+#[test]
+fn exec_cp_and_port_forward_work_with_websocket_and_spdy_kubectls() {
+    if !require_node() {
+        return;
+    }
+    let node = NodeServer::start(&[]);
+    web_pod(&node, "web");
+    for kubectl in [KUBECTL, KUBECTL_SPDY] {
+        let out = node.kubectl_version(kubectl, &["exec", "web", "--", "sh", "-c", "echo out; echo err >&2"]);
+        assert_eq!(out, "out\n", "{kubectl}");
+        let (ok, _, err) = node.kubectl_stdin(kubectl, &["exec", "web", "--", "sh", "-c", "exit 7"], b"");
+        assert!(!ok && err.contains("command terminated with exit code 7"), "{kubectl}: {err}");
+        let (ok, out, err) = node.kubectl_stdin(kubectl, &["exec", "-i", "web", "--", "cat"], b"through stdin\n");
+        assert!(ok, "{kubectl}: {err}");
+        assert_eq!(out, "through stdin\n", "{kubectl}");
+
+        // kubectl cp both ways (tar through exec's stdin/stdout).
+        let local = tempfile::tempdir().expect("temp dir");
+        let upload = local.path().join("upload.txt");
+        std::fs::write(&upload, "copied in\n").expect("write");
+        let target = format!("web:/tmp/upload-{}.txt", kubectl.len());
+        node.kubectl_version(kubectl, &["cp", &upload.display().to_string(), &target]);
+        let inside = node.kubectl_version(kubectl, &["exec", "web", "--", "cat", target.trim_start_matches("web:")]);
+        assert_eq!(inside, "copied in\n", "{kubectl}");
+        let download = local.path().join("download.txt");
+        node.kubectl_version(kubectl, &["cp", &target, &download.display().to_string()]);
+        assert_eq!(std::fs::read_to_string(&download).unwrap_or_default(), "copied in\n", "{kubectl}");
+
+        port_forward(&node, kubectl);
+    }
+}
+
+/// `kubectl port-forward pod/web :8080`, then an HTTP GET through the local port.
+fn port_forward(node: &NodeServer, kubectl: &str) {
+    let kubeconfig = node.server.kubeconfig();
+    let mut child = Command::new(kubectl)
+        .env("KUBECONFIG", &kubeconfig)
+        .args(["port-forward", "pod/web", ":8080", "--address", "127.0.0.1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl port-forward");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    let _ = BufReader::new(stdout).read_line(&mut line);
+    // "Forwarding from 127.0.0.1:PORT -> 8080"
+    let port = line.split("127.0.0.1:").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_owned);
+    let result = port.map(|port| {
+        let mut stream =
+            std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect to the forwarded port");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        stream.write_all(b"GET / HTTP/1.0\r\n\r\n").expect("send");
+        let mut body = String::new();
+        let _ = stream.read_to_string(&mut body);
+        body
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let body = result.unwrap_or_else(|| panic!("{kubectl} port-forward printed {line:?}"));
+    assert!(body.contains("port-forwarded"), "{kubectl}: {body}");
+}
+
+#[test]
+fn a_deployment_of_three_replicas_becomes_available_and_a_job_completes() {
+    if !require_node() {
+        return;
+    }
+    let node = NodeServer::start(&[]);
+    node.kubectl(&["create", "deployment", "web", &format!("--image={IMAGE}"), "--replicas=3", "--", "sleep", "3600"]);
+    node.kubectl(&["rollout", "status", "deployment/web", "--timeout=120s"]);
+    assert_eq!(node.get("deployment/web", "{.status.availableReplicas}"), "3");
+    node.kubectl(&["create", "job", "once", &format!("--image={IMAGE}"), "--", "sh", "-c", "echo job done"]);
+    node.kubectl(&["wait", "--for=condition=complete", "job/once", "--timeout=120s"]);
+    let logs = node.kubectl(&["logs", "job/once"]);
+    assert_eq!(logs, "job done\n");
+}
+
+#[test]
+fn an_image_dropped_into_the_images_dir_becomes_usable() {
+    if !require_node() {
+        return;
+    }
+    let node = NodeServer::start(&[]);
+    let images = node.data_dir().join("agent").join("images");
+    let name = "localhost/skiff-test/dropped:1.0";
+    skiff_kubelet::testing::busybox_image_tar_named(&images.join("dropped.tar"), name).expect("image tarball");
+    node.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: dropped\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: {name}\n    imagePullPolicy: Never\n    command: [echo, from the dropped image]\n"
+    ));
+    node.wait_phase("dropped", "Succeeded", Duration::from_secs(90));
+    assert_eq!(node.kubectl(&["logs", "dropped"]), "from the dropped image\n");
+    let missing = "localhost/skiff-test/missing:1.0";
+    node.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: missing\nspec:\n  containers:\n  - name: c\n    image: {missing}\n"
+    ));
+    node.wait_for("ErrImagePull or ImagePullBackOff", START, || {
+        matches!(
+            node.get("pod/missing", "{.status.containerStatuses[0].state.waiting.reason}").as_str(),
+            "ErrImagePull" | "ImagePullBackOff"
+        )
+    });
+}
+
+#[test]
+fn killing_containerd_keeps_running_pods_and_the_kubelet_recovers() {
+    if !require_node() {
+        return;
+    }
+    let node = NodeServer::start(&[]);
+    web_pod(&node, "survivor");
+    let id = node.get("pod/survivor", "{.status.containerStatuses[0].containerID}");
+    let socket = node.data_dir().join("agent").join("containerd");
+    let pids = String::from_utf8_lossy(
+        &Command::new("pgrep")
+            .args(["-f", &format!("containerd --config {}", socket.display())])
+            .output()
+            .expect("pgrep")
+            .stdout,
+    )
+    .into_owned();
+    let pid = pids.split_whitespace().next().expect("containerd's pid").to_owned();
+    Command::new("kill").args(["-KILL", &pid]).status().expect("kill containerd");
+    // The pod keeps its status while containerd is away and after it is back.
+    node.wait_for("containerd to be restarted", START, || {
+        let now = String::from_utf8_lossy(
+            &Command::new("pgrep")
+                .args(["-f", &format!("containerd --config {}", socket.display())])
+                .output()
+                .expect("pgrep")
+                .stdout,
+        )
+        .into_owned();
+        now.split_whitespace().next().is_some_and(|p| p != pid)
+    });
+    assert_eq!(node.get("pod/survivor", "{.status.phase}"), "Running");
+    // The kubelet talks to the new containerd: a new pod runs, and the old one is still the same container.
+    node.kubectl(&["run", "after", &format!("--image={IMAGE}"), "--restart=Never", "--", "echo", "after the restart"]);
+    node.wait_phase("after", "Succeeded", START);
+    assert_eq!(node.get("pod/survivor", "{.status.containerStatuses[0].containerID}"), id);
+    assert_eq!(node.get("pod/survivor", "{.status.containerStatuses[0].restartCount}"), "0");
+    assert_eq!(node.kubectl(&["exec", "survivor", "--", "echo", "alive"]), "alive\n");
+}
