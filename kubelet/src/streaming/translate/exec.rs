@@ -33,6 +33,9 @@ pub struct ExecOptions {
 /// streaming URL `cri_url` (from `Runtime::exec`/`attach`), then writes the
 /// session's `Status` on the error channel and closes the WebSocket.
 ///
+/// `options` must be the flags of the CRI `ExecRequest`/`AttachRequest` that
+/// produced `cri_url`: the streaming server waits for exactly those streams.
+///
 /// Returns once the session is over; errors are also reported to the
 /// client as an InternalError status, as upstream's translator does.
 pub async fn translate_exec<S, M, E>(
