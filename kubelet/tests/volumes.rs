@@ -50,6 +50,22 @@ impl Fixture {
     }
 }
 
+impl Drop for Fixture {
+    /// Unmounts the tmpfs volumes a test left (one that failed, or never tore its pod down).
+    fn drop(&mut self) {
+        let pods = self.dir.path().join("pods");
+        for pod in std::fs::read_dir(&pods).into_iter().flatten().flatten() {
+            for plugin in std::fs::read_dir(pod.path().join("volumes")).into_iter().flatten().flatten() {
+                for volume in std::fs::read_dir(plugin.path()).into_iter().flatten().flatten() {
+                    if is_tmpfs(&volume.path()) {
+                        let _ = rustix::mount::unmount(volume.path(), rustix::mount::UnmountFlags::DETACH);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A pod that is not stored (volumes need only its spec and uid), with `volumes`.
 fn pod(uid: &str, volumes: Value) -> Pod {
     serde_json::from_value(json!({
