@@ -50,6 +50,22 @@ impl Fixture {
     }
 }
 
+impl Drop for Fixture {
+    /// Unmounts the tmpfs volumes a test left (one that failed, or never tore its pod down).
+    fn drop(&mut self) {
+        let pods = self.dir.path().join("pods");
+        for pod in std::fs::read_dir(&pods).into_iter().flatten().flatten() {
+            for plugin in std::fs::read_dir(pod.path().join("volumes")).into_iter().flatten().flatten() {
+                for volume in std::fs::read_dir(plugin.path()).into_iter().flatten().flatten() {
+                    if is_tmpfs(&volume.path()) {
+                        let _ = rustix::mount::unmount(volume.path(), rustix::mount::UnmountFlags::DETACH);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A pod that is not stored (volumes need only its spec and uid), with `volumes`.
 fn pod(uid: &str, volumes: Value) -> Pod {
     serde_json::from_value(json!({
@@ -84,10 +100,9 @@ fn require_root() -> bool {
     false
 }
 
-const TMPFS_MAGIC: i64 = 0x0102_1994;
-
 fn is_tmpfs(path: &Path) -> bool {
-    rustix::fs::statfs(path).is_ok_and(|s| s.f_type as i64 == TMPFS_MAGIC)
+    // TMPFS_MAGIC (f_type's integer type differs between architectures).
+    rustix::fs::statfs(path).is_ok_and(|s| s.f_type == 0x0102_1994)
 }
 
 #[tokio::test]

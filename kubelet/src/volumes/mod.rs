@@ -187,11 +187,13 @@ impl VolumeManager {
     /// Writes an API-data payload into `dir` (first mounting a tmpfs there when `memory`), then applies fsGroup.
     fn write(&self, dir: &Path, payload: &Payload, fs_group: Option<u32>, memory: bool) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
-        if memory && self.may_mount.load(Ordering::Relaxed) && !tmpfs::is_mount_point(dir) {
-            if let Err(error) = tmpfs::mount(dir, None) {
-                tracing::warn!(%error, "secrets and projected volumes go to plain dirs: this process may not mount");
-                self.may_mount.store(false, Ordering::Relaxed);
-            }
+        if memory
+            && self.may_mount.load(Ordering::Relaxed)
+            && !tmpfs::is_mount_point(dir)
+            && let Err(error) = tmpfs::mount(dir, None)
+        {
+            tracing::warn!(%error, "secrets and projected volumes go to plain dirs: this process may not mount");
+            self.may_mount.store(false, Ordering::Relaxed);
         }
         let writer = AtomicWriter::new(dir);
         let own = |data: &Path| match fs_group {

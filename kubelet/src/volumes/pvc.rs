@@ -50,10 +50,10 @@ pub async fn setup(
             "found PV object {volume_name} but its pv.Spec.ClaimRef.UID ({ref_uid}) does not point to claim.UID ({claim_uid})"
         ));
     }
-    if let (Some(node), Some(affinity)) = (node_name, spec.node_affinity.as_ref().and_then(|a| a.required.as_ref())) {
-        if !affinity.node_selector_terms.iter().any(|term| term_allows(term, node)) {
-            return Err(format!("volume node affinity conflict: PV {volume_name} is not available on node {node}"));
-        }
+    if let (Some(node), Some(affinity)) = (node_name, spec.node_affinity.as_ref().and_then(|a| a.required.as_ref()))
+        && !affinity.node_selector_terms.iter().any(|term| term_allows(term, node))
+    {
+        return Err(format!("volume node affinity conflict: PV {volume_name} is not available on node {node}"));
     }
     let read_only = source.read_only.unwrap_or(false);
     if let Some(local) = &spec.local {
