@@ -108,6 +108,11 @@ pub struct NodeArgs {
     #[arg(long)]
     pub cni_bridge: Option<String>,
 
+    /// Hard eviction thresholds, as the kubelet's flag (default memory.available<100Mi,nodefs.available<10%,
+    /// nodefs.inodesFree<5%,imagefs.available<15%): below them the node reports pressure and is tainted.
+    #[arg(long, value_name = "SIGNAL<VALUE,...")]
+    pub eviction_hard: Option<String>,
+
     /// The port of the kubelet's HTTPS server (0 picks a free one).
     #[arg(long, default_value_t = 10250)]
     pub kubelet_port: u16,

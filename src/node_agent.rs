@@ -99,6 +99,9 @@ impl NodeAgent {
         config.cluster_domain = args.cluster_domain.clone();
         config.pod_cidr = Some(args.cluster_cidr.to_string());
         config.server_port = args.kubelet_port;
+        if let Some(spec) = &args.eviction_hard {
+            config.eviction_hard = skiff_kubelet::node::flags::parse_eviction_hard(spec)?;
+        }
         config.client_ca = Some(tls.client_ca);
         config.serving_cert = Some(tls.serving_cert);
         let kubelet = Kubelet::new(client, config).start().await.context("starting the kubelet")?;

@@ -56,6 +56,9 @@ pub fn prepare_for_create(
             annotations.insert(DAEMONSET_TEMPLATE_GENERATION.into(), json!("1"));
         }
     }
+    if (resource.group, resource.plural) == ("", "secrets") {
+        merge_string_data(object);
+    }
     drop_empty_fields(object);
     // Defaults, the status a new object starts with, and what admission sets.
     crate::defaults::apply_admission_defaults(resource.group, resource.version, resource.kind, object);
@@ -116,6 +119,9 @@ pub fn prepare_for_update(
         keep_spec_finalizers(current, next);
     }
     crate::defaults::apply_defaults(resource.group, resource.version, resource.kind, next);
+    if (resource.group, resource.plural) == ("", "secrets") {
+        merge_string_data(next);
+    }
     drop_empty_fields(next);
     if tracks_generation(resource) && spec_of(current) != spec_of(next) {
         let generation = current_meta.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
@@ -173,6 +179,24 @@ fn spec_of(object: &Value) -> Value {
         map.remove("status");
     }
     spec
+}
+
+/// A Secret's write-only `stringData` goes into `data` (base64, overriding keys of the same name) and is
+/// not stored, as upstream's v1 conversion does.
+fn merge_string_data(object: &mut Value) {
+    use base64::Engine;
+    let Some(map) = object.as_object_mut() else { return };
+    let Some(Value::Object(strings)) = map.remove("stringData") else { return };
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    if let Some(data) = data.as_object_mut() {
+        for (key, value) in strings {
+            let text = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
+            data.insert(key, json!(base64::engine::general_purpose::STANDARD.encode(text)));
+        }
+    }
 }
 
 /// Drops empty maps and lists that kube-apiserver never stores (Go's

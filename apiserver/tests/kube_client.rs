@@ -243,3 +243,25 @@ async fn scheduled_pods_are_deleted_gracefully_and_unscheduled_ones_at_once() {
     assert_eq!(bound.metadata.deletion_grace_period_seconds, Some(30));
     assert_eq!(api_error(pods.get("pending").await.expect_err("gone at once")).code, 404);
 }
+
+#[tokio::test]
+async fn a_secrets_string_data_is_stored_as_data_and_not_kept() {
+    let client = server(Arc::new(MemoryBackend::new())).await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client, "default");
+    let secret = serde_json::from_value(json!({
+        "metadata": { "name": "creds" },
+        "data": { "user": "YWRtaW4=", "password": "b2xk" },
+        "stringData": { "password": "s3cret" },
+    }))
+    .expect("secret");
+    let created = secrets.create(&PostParams::default(), &secret).await.expect("create");
+    assert!(created.string_data.is_none());
+    let data = created.data.expect("data");
+    assert_eq!(data["user"].0, b"admin");
+    assert_eq!(data["password"].0, b"s3cret");
+    let patch = json!({ "stringData": { "token": "abc" } });
+    let patched = secrets.patch("creds", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch");
+    assert!(patched.string_data.is_none());
+    let data = patched.data.expect("data");
+    assert_eq!((data["token"].0.as_slice(), data["user"].0.as_slice()), (b"abc".as_slice(), b"admin".as_slice()));
+}

@@ -38,6 +38,8 @@ pub struct KubeletConfig {
     pub pod_infra_image: String,
     /// The most pods the node takes (110).
     pub max_pods: u32,
+    /// The hard eviction thresholds the node's pressure conditions and allocatable follow (`--eviction-hard`).
+    pub eviction_hard: crate::node::status::EvictionThresholds,
     /// The cgroup (cgroupfs driver) pods' cgroups go under: `<cgroup_root>/pod<uid>` (`/skiff`).
     pub cgroup_root: String,
 }
@@ -61,6 +63,7 @@ impl KubeletConfig {
             pod_infra_image: crate::images::PAUSE_IMAGE.into(),
             max_pods: 110,
             cgroup_root: "/skiff".into(),
+            eviction_hard: Default::default(),
         }
     }
 

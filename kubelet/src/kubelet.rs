@@ -4,6 +4,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::runtime::watcher::{self, watcher};
+use kube::runtime::{WatchStreamExt, reflector};
+
 use crate::config::KubeletConfig;
 use crate::node::NodeAgent;
 use crate::pod::PodManager;
@@ -85,7 +91,18 @@ impl Kubelet {
             tokio::net::TcpListener::bind(address).await.map_err(|source| KubeletError::Listen { address, source })?;
         config.server_port = listener.local_addr().map_err(|source| KubeletError::Listen { address, source })?.port();
         let stats = NodeStats { runtime: Arc::clone(&config.runtime), context: StatsContext::new(config.clone()) };
-        let server = KubeletServer::new(server::Config::from_kubelet(&config).stats(Arc::new(stats)))?;
+        // The node's pods with their status, for the server's `/pods` and its container checks.
+        let (pods_store, pods_writer) = reflector::store::<Pod>();
+        let selector = format!("spec.nodeName={}", config.node_name);
+        let pods_api: Api<Pod> = Api::all(self.client.clone());
+        let pods_watch =
+            reflector::reflector(pods_writer, watcher(pods_api, watcher::Config::default().fields(&selector)))
+                .default_backoff()
+                .for_each(|_| futures::future::ready(()));
+        let known_pods: server::PodsProvider =
+            Arc::new(move || pods_store.state().iter().map(|pod| Pod::clone(pod)).collect());
+        let server_config = server::Config::from_kubelet(&config).stats(Arc::new(stats)).pods(known_pods);
+        let server = KubeletServer::new(server_config)?;
 
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let until_stopped = || {
@@ -99,7 +116,14 @@ impl Kubelet {
         let volumes = VolumeManager::new(self.client.clone(), config.root_dir.join("pods"));
         let pods = PodManager::new(self.client.clone(), Arc::clone(&config), volumes);
         let pods = pods.run(until_stopped());
+        let watch_until_stopped = until_stopped();
         let tasks = vec![
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = pods_watch => {}
+                    () = watch_until_stopped => {}
+                }
+            }),
             tokio::spawn(server.serve(listener, until_stopped())),
             tokio::spawn(node.run(until_stopped())),
             tokio::spawn(async move {

@@ -51,7 +51,13 @@ impl NodeServer {
             "--node-name",
             "skiff-test-node",
         ];
-        args.extend_from_slice(&["--node-ip", "127.0.0.1"]);
+        // Tests should not depend on how full the host's disk is (the default nodefs threshold is 10%).
+        args.extend_from_slice(&[
+            "--node-ip",
+            "127.0.0.1",
+            "--eviction-hard",
+            "nodefs.available<1%,imagefs.available<1%",
+        ]);
         args.extend_from_slice(extra);
         let binary = Path::new(env!("CARGO_BIN_EXE_skiff"));
         let cluster = skiff_conformance::Cluster::start_with_agent(dir, binary, &args).expect("skiff server starts");

@@ -103,10 +103,10 @@ impl NodeAgent {
     pub fn new(client: kube::Client, config: KubeletConfig) -> Self {
         Self {
             recorder: Recorder::new(client.clone(), &config.node_name),
+            thresholds: config.eviction_hard,
             client,
             config,
             timings: NodeTimings::default(),
-            thresholds: EvictionThresholds::default(),
             state: Mutex::default(),
         }
     }

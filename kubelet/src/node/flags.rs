@@ -3,6 +3,8 @@
 //! `--register-with-taints`), parsed with the kubelet's error texts.
 
 use k8s_openapi::api::core::v1::Taint;
+
+use super::status::EvictionThresholds;
 use skiff_apiserver::validation::{label_value, qualified_name};
 
 /// Why a flag value was refused; the texts are the kubelet's.
@@ -12,6 +14,8 @@ pub enum FlagError {
     Taint(String),
     #[error("{0}")]
     Label(String),
+    #[error("{0}")]
+    Eviction(String),
 }
 
 /// The effects a taint may have.
@@ -106,5 +110,54 @@ mod tests {
         let malformed = parse_label("tier").expect_err("no value").to_string();
         assert_eq!(malformed, "invalid node labels: malformed pair, expect string=string: \"tier\"");
         assert!(parse_label("tier=a b").is_err());
+    }
+}
+
+/// Parses `--eviction-hard` (`memory.available<100Mi,nodefs.available<10%,...`) over upstream's
+/// defaults: the signals named replace theirs, as the kubelet merges them.
+pub fn parse_eviction_hard(spec: &str) -> Result<EvictionThresholds, FlagError> {
+    let mut thresholds = EvictionThresholds::default();
+    for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let invalid = || {
+            FlagError::Eviction(format!("invalid eviction threshold syntax {item}, expected <signal><operator><value>"))
+        };
+        let (signal, value) = item.split_once('<').ok_or_else(invalid)?;
+        let fraction = |value: &str| -> Result<f64, FlagError> {
+            let percent: f64 = value.strip_suffix('%').ok_or_else(invalid)?.parse().map_err(|_| invalid())?;
+            if !(0.0..=100.0).contains(&percent) {
+                return Err(FlagError::Eviction(format!(
+                    "eviction percentage threshold {signal} must be >= 0% and <= 100%: {value}"
+                )));
+            }
+            Ok(percent / 100.0)
+        };
+        match signal.trim() {
+            "memory.available" => {
+                let milli = crate::pod::resources::parse_milli(value).filter(|m| *m >= 0).ok_or_else(invalid)?;
+                thresholds.memory_available = u64::try_from(crate::pod::resources::ceil_div(milli, 1000)).map_err(|_| invalid())?;
+            }
+            "nodefs.available" => thresholds.nodefs_available = fraction(value)?,
+            "nodefs.inodesFree" => thresholds.nodefs_inodes_free = fraction(value)?,
+            "imagefs.available" => thresholds.imagefs_available = fraction(value)?,
+            "pid.available" => thresholds.pid_available = Some(fraction(value)?),
+            other => return Err(FlagError::Eviction(format!("unsupported eviction signal {other}"))),
+        }
+    }
+    Ok(thresholds)
+}
+
+#[cfg(test)]
+mod eviction_tests {
+    use super::parse_eviction_hard;
+
+    #[test]
+    fn eviction_hard_replaces_the_signals_it_names_and_refuses_bad_ones() {
+        let thresholds = parse_eviction_hard("memory.available<200Mi, nodefs.available<1%").expect("valid");
+        assert_eq!(thresholds.memory_available, 200 * 1024 * 1024);
+        assert!((thresholds.nodefs_available - 0.01).abs() < 1e-9);
+        assert!((thresholds.imagefs_available - 0.15).abs() < 1e-9, "the defaults stay for the others");
+        for bad in ["memory.available>1Gi", "nodefs.available<150%", "cpu.available<1", "nodefs.available<ten%"] {
+            assert!(parse_eviction_hard(bad).is_err(), "{bad}");
+        }
     }
 }
