@@ -71,6 +71,7 @@ fn killall_after_the_server_stopped_leaves_no_containers_mounts_bridge_or_cgroup
     let stopped = node.stop_and_killall();
 
     assert!(stopped.contains("stopped and removed 1 pod sandbox"), "{stopped}");
+    assert!(stopped.contains("containerd started again"), "the server stopped its containerd: {stopped}");
     assert_eq!(processes_with(&socket), Vec::<String>::new(), "shims of this node are left:\n{stopped}");
     assert_eq!(processes_with(&pod_cgroup), Vec::<String>::new(), "pod processes are left:\n{stopped}");
     assert_eq!(processes_with(&data_dir.display().to_string()), Vec::<String>::new(), "{stopped}");

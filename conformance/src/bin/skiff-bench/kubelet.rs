@@ -22,6 +22,7 @@ use skiff_conformance::Cluster;
 use skiff_kubelet::config::DEFAULT_CGROUP_ROOT;
 use skiff_kubelet::containerd::killall::{self, Scope};
 use skiff_kubelet::pod::{dns, sandbox};
+use skiff_kubelet::runtime::cri::CriRuntime;
 use skiff_kubelet::runtime::{api, labels};
 use skiff_kubelet::testing::{self, BUSYBOX_IMAGE, NetworkSlot, TestContainerd};
 use skiff_kubelet::{KubeletConfig, Runtime};
@@ -161,6 +162,10 @@ impl Drop for Agent {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let kept = std::env::temp_dir().join("skiff-bench-agent.log");
+        if std::fs::copy(self.dir.path().join("agent.log"), &kept).is_ok() {
+            eprintln!("the agent's log (SKIFF_LOG=skiff_kubelet=debug for more): {}", kept.display());
+        }
         let scope = Scope::node(self.dir.path(), DEFAULT_CGROUP_ROOT);
         match std::thread::spawn(move || killall::killall(&scope, None)).join() {
             Ok(Ok(report)) => eprint!("killall on the agent's data dir:\n{report}"),
@@ -212,6 +217,19 @@ async fn wait_node_ready(client: &kube::Client, agent: &mut Agent) -> Result<()>
     }
 }
 
+/// Waits until the agent imported the busybox image from its images dir (the measurement is with the image present).
+async fn wait_image_present(agent: &Agent) -> Result<()> {
+    let cri = CriRuntime::connect(agent.dir.path().join("agent/containerd/containerd.sock"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !matches!(cri.image_status(BUSYBOX_IMAGE).await, Ok(Some(_))) {
+        if Instant::now() > deadline {
+            bail!("the agent did not import {BUSYBOX_IMAGE} from its images dir within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
 /// When each pod was first seen bound and Running, by name.
 #[derive(Default)]
 struct Seen {
@@ -225,6 +243,7 @@ async fn kubernetes(skiff: &Path, pods: usize, timeout: Duration) -> Result<Kube
     let network = NetworkSlot::allocate();
     let mut agent = start_agent(skiff, &cluster, &network)?;
     wait_node_ready(&client, &mut agent).await?;
+    wait_image_present(&agent).await?;
     eprintln!("node {NODE} is Ready (skiff agent pid {})", agent.child.id());
 
     let api: Api<Pod> = Api::namespaced(client.clone(), "default");
@@ -284,6 +303,8 @@ async fn kubernetes(skiff: &Path, pods: usize, timeout: Duration) -> Result<Kube
     if pods >= RSS_PODS {
         rss_all = rss_mb(agent.child.id());
     }
+    let order: Vec<String> = running.iter().map(|ms| format!("{ms:.0}")).collect();
+    eprintln!("create → Running in creation order (ms): {}", order.join(" "));
     watching.abort();
     drop(agent);
     drop(network);
