@@ -269,6 +269,7 @@ impl Drop for TestContainerd {
             containerd_dir: self.dir.clone(),
             cgroups: vec![self.cgroup_root()],
             unmount_under: vec![self.dir.clone()],
+            remove_if_empty: Vec::new(),
         };
         let containerd = self.containerd.take();
         // The test's runtime may be the one blocked here: killall runs on a thread with its own.

@@ -42,7 +42,7 @@ impl NodeServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let images = dir.path().join("agent").join("images");
         std::fs::create_dir_all(&images).expect("images dir");
-        skiff_kubelet::testing::busybox_image_tar(&images.join("busybox.tar")).expect("busybox image");
+        skiff_kubelet::testing::busybox_image_tar(images.join("busybox.tar")).expect("busybox image");
         let network = skiff_kubelet::testing::NetworkSlot::allocate();
         let (cidr, bridge) = (network.cidr(), network.bridge());
         let mut args = vec![

@@ -51,6 +51,11 @@ pub fn remove_cgroup(cgroup: &str) -> usize {
     cgroup_dirs(cgroup).iter().map(|dir| rmdir_tree(dir)).sum()
 }
 
+/// Removes `cgroup` in every hierarchy where it has no children left; returns how many went.
+pub fn remove_empty_cgroup(cgroup: &str) -> usize {
+    cgroup_dirs(cgroup).iter().filter(|dir| std::fs::remove_dir(dir).is_ok()).count()
+}
+
 /// SIGKILLs every process in `cgroup` and below (in any hierarchy), waiting up to 2 s for them to
 /// go; returns how many there were. For containers whose shim is gone.
 pub fn kill_cgroup_processes(cgroup: &str) -> usize {

@@ -37,6 +37,8 @@ pub struct Scope {
     pub cgroups: Vec<String>,
     /// Directories under which every mount is removed.
     pub unmount_under: Vec<PathBuf>,
+    /// Cgroups removed last if they are empty then (the pods' common parent, which other nodes may share).
+    pub remove_if_empty: Vec<String>,
 }
 
 impl Scope {
@@ -53,7 +55,12 @@ impl Scope {
                     .collect()
             })
             .unwrap_or_default();
-        Self { containerd_dir: agent.join("containerd"), cgroups, unmount_under: vec![data_dir.to_path_buf()] }
+        Self {
+            containerd_dir: agent.join("containerd"),
+            cgroups,
+            unmount_under: vec![data_dir.to_path_buf()],
+            remove_if_empty: vec![root.to_owned()],
+        }
     }
 }
 
@@ -159,6 +166,9 @@ pub fn killall(scope: &Scope, running: Option<Containerd>) -> Result<Report, Err
     for cgroup in &cgroups {
         report.processes += cleanup::kill_cgroup_processes(cgroup);
         report.cgroups += cleanup::remove_cgroup(cgroup);
+    }
+    for cgroup in &scope.remove_if_empty {
+        report.cgroups += cleanup::remove_empty_cgroup(cgroup);
     }
     for dir in &scope.unmount_under {
         report.unmounted += cleanup::unmount_under(dir);
