@@ -166,6 +166,10 @@ impl Drop for Agent {
         if std::fs::copy(self.dir.path().join("agent.log"), &kept).is_ok() {
             eprintln!("the agent's log (SKIFF_LOG=skiff_kubelet=debug for more): {}", kept.display());
         }
+        let containerd_log = std::env::temp_dir().join("skiff-bench-containerd.log");
+        if std::fs::copy(self.dir.path().join("agent/containerd/containerd.log"), &containerd_log).is_ok() {
+            eprintln!("its containerd's log (CRI calls with timestamps): {}", containerd_log.display());
+        }
         let scope = Scope::node(self.dir.path(), DEFAULT_CGROUP_ROOT);
         match std::thread::spawn(move || killall::killall(&scope, None)).join() {
             Ok(Ok(report)) => eprint!("killall on the agent's data dir:\n{report}"),
@@ -271,12 +275,15 @@ async fn kubernetes(skiff: &Path, pods: usize, timeout: Duration) -> Result<Kube
 
     let mut running = Vec::new();
     let mut bound = Vec::new();
+    // name, pod uid, created and Running (Unix seconds), to line up with containerd's log.
+    let mut timeline = String::from("name\tuid\tcreated\trunning\n");
     let (mut rss, mut rss_all, mut containerd_rss) = (0.0, 0.0, 0.0);
     for i in 0..pods {
         let pod = bench_pod(i, None)?;
         let name = pod.metadata.name.clone().unwrap_or_default();
-        api.create(&PostParams::default(), &pod).await.with_context(|| format!("creating {name}"))?;
+        let made = api.create(&PostParams::default(), &pod).await.with_context(|| format!("creating {name}"))?;
         let created = Instant::now();
+        let created_wall = std::time::SystemTime::now();
         let deadline = created + timeout;
         let at = loop {
             let waiting = notify.notified();
@@ -289,6 +296,10 @@ async fn kubernetes(skiff: &Path, pods: usize, timeout: Duration) -> Result<Kube
             }
         };
         running.push(ms(at.saturating_duration_since(created)));
+        let unix = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+        let running_wall = created_wall + at.saturating_duration_since(created);
+        let uid = made.metadata.uid.clone().unwrap_or_default();
+        timeline.push_str(&format!("{name}\t{uid}\t{:.6}\t{:.6}\n", unix(created_wall), unix(running_wall)));
         if let Some(at) = seen.lock().ok().and_then(|s| s.bound.get(&name).copied()) {
             bound.push(ms(at.saturating_duration_since(created)));
         }
@@ -302,6 +313,10 @@ async fn kubernetes(skiff: &Path, pods: usize, timeout: Duration) -> Result<Kube
     tokio::time::sleep(Duration::from_secs(2)).await;
     if pods >= RSS_PODS {
         rss_all = rss_mb(agent.child.id());
+    }
+    let timeline_file = std::env::temp_dir().join("skiff-bench-pods.tsv");
+    if std::fs::write(&timeline_file, timeline).is_ok() {
+        eprintln!("pods' create/Running times: {}", timeline_file.display());
     }
     let order: Vec<String> = running.iter().map(|ms| format!("{ms:.0}")).collect();
     eprintln!("create → Running in creation order (ms): {}", order.join(" "));
