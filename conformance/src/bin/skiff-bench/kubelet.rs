@@ -145,6 +145,87 @@ struct Kube {
     rss_mb: f64,
     rss_all_mb: f64,
     containerd_rss_mb: f64,
+    /// Where the time of a start goes (from containerd's log).
+    steps: Vec<(&'static str, Latencies)>,
+}
+
+/// One pod's start as the benchmark saw it (Unix seconds).
+struct PodStart {
+    uid: String,
+    created: f64,
+    running: f64,
+}
+
+/// The CRI calls of one pod in containerd's log (Unix seconds): RunPodSandbox begin/end,
+/// CreateContainer begin/end, StartContainer begin/end.
+#[derive(Default)]
+struct CriCalls([Option<f64>; 6]);
+
+/// The text between `start` and the next `end` in `text`.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let rest = &text[from..];
+    Some(&rest[..rest.find(end)?])
+}
+
+/// Lines containerd's log up with the pods' create and Running times: how long each step took.
+fn breakdown(starts: &[PodStart], log: &str) -> Vec<(&'static str, Latencies)> {
+    let mut calls: HashMap<String, CriCalls> = HashMap::new();
+    let mut owner: HashMap<String, String> = HashMap::new(); // sandbox or container id → pod uid
+    for line in log.lines() {
+        let (Some(time), Some(msg)) = (between(line, "time=\"", "\""), line.split_once("msg=\"").map(|(_, m)| m))
+        else {
+            continue;
+        };
+        let Ok(at) = time.parse::<k8s_openapi::jiff::Timestamp>() else { continue };
+        let at = at.as_nanosecond() as f64 / 1e9;
+        let (uid, slot) = if msg.starts_with("RunPodSandbox for") {
+            let Some(uid) = between(msg, "Uid:", ",") else { continue };
+            if let Some(id) = between(msg, "returns sandbox id \\\"", "\\\"") {
+                owner.insert(id.to_owned(), uid.to_owned());
+                (uid.to_owned(), 1)
+            } else {
+                (uid.to_owned(), 0)
+            }
+        } else if msg.starts_with("CreateContainer within sandbox") {
+            let Some(uid) = between(msg, "sandbox \\\"", "\\\"").and_then(|id| owner.get(id)).cloned() else {
+                continue;
+            };
+            if let Some(id) = between(msg, "returns container id \\\"", "\\\"") {
+                owner.insert(id.to_owned(), uid.clone());
+                (uid, 3)
+            } else {
+                (uid, 2)
+            }
+        } else if msg.starts_with("StartContainer for") {
+            let Some(uid) = between(msg, "for \\\"", "\\\"").and_then(|id| owner.get(id)).cloned() else { continue };
+            (uid, if msg.contains("returns successfully") { 5 } else { 4 })
+        } else {
+            continue;
+        };
+        let entry = calls.entry(uid).or_default();
+        entry.0[slot] = entry.0[slot].or(Some(at));
+    }
+    let names: [&'static str; 6] = [
+        "create returned → RunPodSandbox called (watch, bind, kubelet's prep)",
+        "RunPodSandbox",
+        "→ CreateContainer done",
+        "→ StartContainer done",
+        "StartContainer done → Running in the watch (status)",
+        "RunPodSandbox called → StartContainer done (the CRI part)",
+    ];
+    let mut steps: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for start in starts {
+        let Some(CriCalls([Some(run), Some(ran), _, Some(created), _, Some(started)])) = calls.get(&start.uid) else {
+            continue;
+        };
+        let times =
+            [run - start.created, ran - run, created - ran, started - created, start.running - started, started - run];
+        for (step, value) in steps.iter_mut().zip(times) {
+            step.push(value * 1000.0);
+        }
+    }
+    names.into_iter().zip(steps.into_iter().map(Latencies::new)).collect()
 }
 
 /// The agent process, killed (and the node cleaned up) when dropped.
@@ -277,6 +358,7 @@ async fn kubernetes(skiff: &Path, pods: usize, timeout: Duration) -> Result<Kube
     let mut bound = Vec::new();
     // name, pod uid, created and Running (Unix seconds), to line up with containerd's log.
     let mut timeline = String::from("name\tuid\tcreated\trunning\n");
+    let mut starts = Vec::new();
     let (mut rss, mut rss_all, mut containerd_rss) = (0.0, 0.0, 0.0);
     for i in 0..pods {
         let pod = bench_pod(i, None)?;
@@ -300,6 +382,7 @@ async fn kubernetes(skiff: &Path, pods: usize, timeout: Duration) -> Result<Kube
         let running_wall = created_wall + at.saturating_duration_since(created);
         let uid = made.metadata.uid.clone().unwrap_or_default();
         timeline.push_str(&format!("{name}\t{uid}\t{:.6}\t{:.6}\n", unix(created_wall), unix(running_wall)));
+        starts.push(PodStart { uid, created: unix(created_wall), running: unix(running_wall) });
         if let Some(at) = seen.lock().ok().and_then(|s| s.bound.get(&name).copied()) {
             bound.push(ms(at.saturating_duration_since(created)));
         }
@@ -321,6 +404,8 @@ async fn kubernetes(skiff: &Path, pods: usize, timeout: Duration) -> Result<Kube
     let order: Vec<String> = running.iter().map(|ms| format!("{ms:.0}")).collect();
     eprintln!("create → Running in creation order (ms): {}", order.join(" "));
     watching.abort();
+    let log = std::fs::read_to_string(agent.dir.path().join("agent/containerd/containerd.log")).unwrap_or_default();
+    let steps = breakdown(&starts, &log);
     drop(agent);
     drop(network);
     drop(cluster);
@@ -330,6 +415,7 @@ async fn kubernetes(skiff: &Path, pods: usize, timeout: Duration) -> Result<Kube
         rss_mb: rss,
         rss_all_mb: rss_all,
         containerd_rss_mb: containerd_rss,
+        steps,
     })
 }
 
@@ -363,6 +449,9 @@ pub async fn run(pods: usize, timeout: Duration) -> Result<()> {
     );
     println!("| bare CRI Run+Create+Start: p50 | {bare50:.0} ms | |");
     println!("| bare CRI Run+Create+Start: p99 | {bare99:.0} ms | |");
+    for (step, latencies) in &kube.steps {
+        println!("| … {step}: p50, p99 | {:.0} ms, {:.0} ms | |", latencies.at(0.50), latencies.at(0.99));
+    }
     println!("| ratio p99 / bare p99 | {ratio:.2} | ≤ {RATIO_LIMIT:.0}: {} |", verdict(ratio <= RATIO_LIMIT));
     println!("| skiff agent RSS, {RSS_PODS} pods running (10 s settled) | {:.1} MB | |", kube.rss_mb);
     println!("| skiff agent RSS, {pods} pods running | {:.1} MB | |", kube.rss_all_mb);
