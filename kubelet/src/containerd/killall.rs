@@ -267,3 +267,46 @@ pub fn recorded_config(dir: &Path) -> Option<ContainerdConfig> {
     }
     Some(config)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorded_config_gives_back_the_bridge_range_and_network_a_node_ran_with() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = ContainerdConfig::new(dir.path()).cluster_cidr("10.99.3.0/24").bridge("skt3");
+        super::super::prepare(&config).expect("config written");
+        let recorded = recorded_config(dir.path()).expect("a recorded config");
+        assert_eq!(recorded.bridge, "skt3");
+        assert_eq!(recorded.cluster_cidr, "10.99.3.0/24");
+        assert_eq!(recorded.network_name, config.network_name);
+        assert_eq!(recorded.render(), config.render());
+    }
+
+    #[test]
+    fn a_directory_where_containerd_never_ran_has_no_recorded_config() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert!(recorded_config(dir.path()).is_none());
+    }
+
+    #[test]
+    fn a_node_scope_names_the_cgroup_of_every_pod_dir() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("agent/pods/uid-1")).expect("pod dir");
+        let scope = Scope::node(dir.path(), "/skiff/");
+        assert_eq!(scope.cgroups, vec!["/skiff/poduid-1".to_owned()]);
+        assert_eq!(scope.containerd_dir, dir.path().join("agent/containerd"));
+        assert_eq!(scope.remove_if_empty, vec!["/skiff".to_owned()]);
+    }
+
+    #[test]
+    fn the_report_says_what_was_done_in_a_few_lines() {
+        let report =
+            Report { sandboxes: 2, stopped_containerd: true, bridge: Some("skiff0".into()), ..Report::default() };
+        let text = report.to_string();
+        assert!(text.contains("stopped and removed 2 pod sandbox(es)"), "{text}");
+        assert!(text.contains("deleted the CNI bridge skiff0"), "{text}");
+        assert!(text.lines().count() <= 5, "{text}");
+    }
+}
