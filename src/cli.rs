@@ -24,6 +24,15 @@ pub enum Command {
     Agent(AgentArgs),
     /// Import image tarballs into the node's containerd, or list its images.
     Images(ImagesArgs),
+    /// Stop everything the node ran: pods, containerd, shims, the CNI bridge, pod cgroups, mounts.
+    Killall(KillallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KillallArgs {
+    /// The data dir of the node (default as for `skiff server`).
+    #[arg(long, short = 'd', env = "SKIFF_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

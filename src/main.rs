@@ -4,6 +4,7 @@ mod agent;
 mod cli;
 mod controller_manager;
 mod images;
+mod killall;
 mod node_agent;
 mod scheduler;
 mod server;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
                         cli::Command::ControllerManager(args) => controller_manager::run(args).await,
                         cli::Command::Agent(args) => agent::run(args).await,
                         cli::Command::Images(args) => images::run(args).await,
+                        cli::Command::Killall(args) => killall::run(args).await,
                     }
                 })
             },

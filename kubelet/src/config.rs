@@ -7,6 +7,9 @@ use std::sync::Arc;
 
 use crate::runtime::Runtime;
 
+/// The cgroup pods' cgroups go under unless configured otherwise.
+pub const DEFAULT_CGROUP_ROOT: &str = "/skiff";
+
 /// The kubelet's configuration; `Default` gives upstream's defaults where it has them.
 #[derive(Debug, Clone)]
 pub struct KubeletConfig {
@@ -62,7 +65,7 @@ impl KubeletConfig {
             runtime,
             pod_infra_image: crate::images::PAUSE_IMAGE.into(),
             max_pods: 110,
-            cgroup_root: "/skiff".into(),
+            cgroup_root: DEFAULT_CGROUP_ROOT.into(),
             eviction_hard: Default::default(),
         }
     }

@@ -15,13 +15,11 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustix::fs::FlockOperation;
 
-use crate::containerd::{Containerd, ContainerdConfig, cleanup, supervisor};
+use crate::containerd::{Containerd, ContainerdConfig, cleanup, killall, supervisor};
 use crate::images::{self, ImageBuilder};
-use crate::runtime::Runtime;
 use crate::runtime::cri::CriRuntime;
 
 /// The workload image every test container runs: busybox-static with its applets.
@@ -265,57 +263,27 @@ impl TestContainerd {
 }
 
 impl Drop for TestContainerd {
+    /// Everything goes: sandboxes, containerd, shims, the bridge, the pod cgroups, mounts (and the dir if ours).
     fn drop(&mut self) {
-        let socket = self.socket().to_path_buf();
-        // The test's runtime may be the one blocked here: clean up on a thread with its own.
-        let parents = std::thread::spawn(move || remove_sandboxes(&socket)).join().unwrap_or_default();
-        let socket = self.socket().to_path_buf();
-        drop(self.containerd.take());
-        cleanup::kill_shims(&socket);
-        cleanup::delete_link(&self.bridge);
-        let mut cgroups = vec![self.cgroup_root()];
-        cgroups.extend(parents);
-        for cgroup in &cgroups {
-            cleanup::remove_cgroup(cgroup);
+        let scope = killall::Scope {
+            containerd_dir: self.dir.clone(),
+            cgroups: vec![self.cgroup_root()],
+            unmount_under: vec![self.dir.clone()],
+            remove_if_empty: Vec::new(),
+        };
+        let containerd = self.containerd.take();
+        // The test's runtime may be the one blocked here: killall runs on a thread with its own.
+        match std::thread::spawn(move || killall::killall(&scope, containerd)).join() {
+            Ok(Ok(report)) => {
+                for problem in &report.problems {
+                    eprintln!("test containerd cleanup: {problem}");
+                }
+            }
+            Ok(Err(err)) => eprintln!("test containerd cleanup: {err}"),
+            Err(_) => eprintln!("test containerd cleanup panicked"),
         }
-        cleanup::unmount_under(&self.dir);
         if self.owns_dir {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
-}
-
-/// Stops and removes every sandbox; returns their cgroup parents.
-fn remove_sandboxes(socket: &Path) -> Vec<String> {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-        return Vec::new();
-    };
-    runtime.block_on(async {
-        let cri = CriRuntime::connect(socket);
-        let mut parents = Vec::new();
-        let Ok(Ok(sandboxes)) = tokio::time::timeout(Duration::from_secs(5), cri.list_pod_sandboxes(None)).await else {
-            return parents;
-        };
-        for sandbox in sandboxes {
-            if let Ok(Some(info)) = cri.pod_sandbox_info(&sandbox.id).await
-                && let Some(parent) = cgroup_parent_of(&info)
-            {
-                parents.push(parent);
-            }
-            if let Err(err) = cri.stop_pod_sandbox(&sandbox.id).await {
-                eprintln!("test containerd cleanup: stopping sandbox {}: {err}", sandbox.id);
-            }
-            if let Err(err) = cri.remove_pod_sandbox(&sandbox.id).await {
-                eprintln!("test containerd cleanup: removing sandbox {}: {err}", sandbox.id);
-            }
-        }
-        parents
-    })
-}
-
-/// `config.linux.cgroup_parent` from containerd's verbose sandbox info.
-fn cgroup_parent_of(info: &std::collections::HashMap<String, String>) -> Option<String> {
-    let json: serde_json::Value = serde_json::from_str(info.get("info")?).ok()?;
-    let parent = json.pointer("/config/linux/cgroup_parent")?.as_str()?;
-    (!parent.is_empty() && parent.starts_with('/')).then(|| parent.to_owned())
 }

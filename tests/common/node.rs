@@ -28,9 +28,13 @@ pub fn require_node() -> bool {
 }
 
 /// A server with its agent; the busybox test image is imported from the images dir at start.
+/// Dropping it terminates the server and runs `skiff killall` on its data dir, so that no
+/// containers, mounts, bridge or cgroups stay behind.
 pub struct NodeServer {
     pub server: Server,
-    _network: skiff_kubelet::testing::NetworkSlot,
+    network: skiff_kubelet::testing::NetworkSlot,
+    /// Whether `stop_and_killall` already ran.
+    stopped: bool,
 }
 
 impl NodeServer {
@@ -38,7 +42,7 @@ impl NodeServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let images = dir.path().join("agent").join("images");
         std::fs::create_dir_all(&images).expect("images dir");
-        skiff_kubelet::testing::busybox_image_tar(&images.join("busybox.tar")).expect("busybox image");
+        skiff_kubelet::testing::busybox_image_tar(images.join("busybox.tar")).expect("busybox image");
         let network = skiff_kubelet::testing::NetworkSlot::allocate();
         let (cidr, bridge) = (network.cidr(), network.bridge());
         let mut args = vec![
@@ -61,7 +65,7 @@ impl NodeServer {
         args.extend_from_slice(extra);
         let binary = Path::new(env!("CARGO_BIN_EXE_skiff"));
         let cluster = skiff_conformance::Cluster::start_with_agent(dir, binary, &args).expect("skiff server starts");
-        let node = Self { server: Server { cluster }, _network: network };
+        let node = Self { server: Server { cluster }, network, stopped: false };
         node.wait_for("the node to be Ready", Duration::from_secs(60), || {
             node.get("node/skiff-test-node", "{.status.conditions[?(@.type==\"Ready\")].status}") == "True"
         });
@@ -152,6 +156,56 @@ impl NodeServer {
 
     pub fn data_dir(&self) -> &Path {
         self.server.dir()
+    }
+
+    /// The CNI bridge pods are attached to.
+    pub fn bridge(&self) -> String {
+        self.network.bridge()
+    }
+
+    /// SIGTERM to the server, waiting up to 30 s for it to exit (its pods keep running, as with k3s).
+    pub fn stop(&mut self) {
+        let pid = self.server.cluster.pid();
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while running(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if running(pid) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+    }
+
+    /// Stops the server (if it runs), then `skiff killall` on its data dir; killall's output.
+    /// Runs once (on drop again: nothing).
+    pub fn stop_and_killall(&mut self) -> String {
+        if std::mem::replace(&mut self.stopped, true) {
+            return String::new();
+        }
+        self.stop();
+        let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .args(["killall", "--data-dir"])
+            .arg(self.data_dir())
+            .output()
+            .expect("run skiff killall");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            eprintln!("skiff killall failed ({}):\n{text}", out.status);
+        }
+        text
+    }
+}
+
+/// Whether `pid` still runs (neither gone nor a zombie waiting to be reaped).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
+    })
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        self.stop_and_killall();
     }
 }
 

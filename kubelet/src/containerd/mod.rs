@@ -7,6 +7,7 @@
 pub mod cleanup;
 pub mod cni;
 pub mod config;
+pub mod killall;
 pub mod supervisor;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 pub use config::ContainerdConfig;
+pub use killall::killall;
 
 use crate::images;
 use crate::runtime::cri::CriRuntime;

@@ -2,9 +2,10 @@
 //! of 100 and 1,000 pods (the latter at resourceVersion 0, from the watch
 //! cache) and CREATE from concurrent clients — with requests/s and p50/p99,
 //! SQLite and etcd side by side, plus cold start to /readyz and idle RSS.
-//! `skiff-bench scheduler`: see scheduler.rs.
+//! `skiff-bench scheduler`: see scheduler.rs. `skiff-bench kubelet`: see kubelet.rs.
 
 mod controllers;
+mod kubelet;
 mod scheduler;
 
 use std::path::PathBuf;
@@ -50,6 +51,15 @@ enum Command {
         nodes: usize,
         /// Give up after this many seconds (per phase).
         #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Pod start latency on real containerd (skiff server + skiff agent) beside the bare CRI
+    /// sequence, and the agent's RSS with 30 pods running. Needs root and containerd.
+    Kubelet {
+        #[arg(long, default_value_t = 100)]
+        pods: usize,
+        /// Give up on a pod after this many seconds.
+        #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
     /// Scheduler throughput on scheduler_perf's workloads, in this process.
@@ -278,6 +288,7 @@ async fn main() -> Result<()> {
         Command::Controllers { replicas, nodes, timeout } => {
             return controllers::run(replicas, nodes, Duration::from_secs(timeout)).await;
         }
+        Command::Kubelet { pods, timeout } => return kubelet::run(pods, Duration::from_secs(timeout)).await,
         Command::Scheduler { nodes, pods, only, timeout, child, separate_api_server } => {
             let timeout = Duration::from_secs(timeout);
             let placement =
