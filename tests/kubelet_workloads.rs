@@ -66,9 +66,10 @@ fn port_forward(node: &NodeServer, kubectl: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("kubectl port-forward");
-    let stdout = child.stdout.take().expect("stdout");
+    // Kept open: kubectl prints "Handling connection" for each connection and must not get EPIPE.
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
-    let _ = BufReader::new(stdout).read_line(&mut line);
+    let _ = stdout.read_line(&mut line);
     // "Forwarding from 127.0.0.1:PORT -> 8080"
     let port = line.split("127.0.0.1:").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_owned);
     let result = port.map(|port| {
@@ -81,9 +82,13 @@ fn port_forward(node: &NodeServer, kubectl: &str) {
         body
     });
     let _ = child.kill();
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut stderr);
+    }
     let _ = child.wait();
-    let body = result.unwrap_or_else(|| panic!("{kubectl} port-forward printed {line:?}"));
-    assert!(body.contains("port-forwarded"), "{kubectl}: {body}");
+    let body = result.unwrap_or_else(|| panic!("{kubectl} port-forward printed {line:?}: {stderr}"));
+    assert!(body.contains("port-forwarded"), "{kubectl}: {body:?}; kubectl said: {stderr}");
 }
 
 #[test]

@@ -134,7 +134,8 @@ pub fn parse_eviction_hard(spec: &str) -> Result<EvictionThresholds, FlagError> 
         match signal.trim() {
             "memory.available" => {
                 let milli = crate::pod::resources::parse_milli(value).filter(|m| *m >= 0).ok_or_else(invalid)?;
-                thresholds.memory_available = u64::try_from(crate::pod::resources::ceil_div(milli, 1000)).map_err(|_| invalid())?;
+                thresholds.memory_available =
+                    u64::try_from(crate::pod::resources::ceil_div(milli, 1000)).map_err(|_| invalid())?;
             }
             "nodefs.available" => thresholds.nodefs_available = fraction(value)?,
             "nodefs.inodesFree" => thresholds.nodefs_inodes_free = fraction(value)?,
