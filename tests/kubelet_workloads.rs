@@ -114,7 +114,7 @@ fn an_image_dropped_into_the_images_dir_becomes_usable() {
     let node = NodeServer::start(&[]);
     let images = node.data_dir().join("agent").join("images");
     let name = "localhost/skiff-test/dropped:1.0";
-    skiff_kubelet::testing::busybox_image_tar_named(&images.join("dropped.tar"), name).expect("image tarball");
+    skiff_kubelet::testing::busybox_image_tar_named(images.join("dropped.tar"), name).expect("image tarball");
     node.apply(&format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: dropped\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: {name}\n    imagePullPolicy: Never\n    command: [echo, from the dropped image]\n"
     ));
