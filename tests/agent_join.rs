@@ -50,6 +50,8 @@ fn an_agent_joins_with_the_token_and_runs_a_pod() {
         .arg(dir.path())
         .args(["--node-name", "joined", "--node-ip", "127.0.0.1", "--kubelet-port", "0"])
         .args(["--cluster-cidr", &cidr, "--cni-bridge", &bridge, "--node-label", "skiff.dev/joined=yes"])
+        // Tests should not depend on how full the host's disk is.
+        .args(["--eviction-hard", "nodefs.available<1%,imagefs.available<1%"])
         .stdout(Stdio::null())
         .spawn()
         .expect("start skiff agent");
