@@ -1,6 +1,7 @@
 //! `skiff server`: opens the datastore and serves the Kubernetes API over
-//! HTTPS with the cluster's certificates, writing an admin kubeconfig. The
-//! scheduler, controllers and agent come in later; their flags are accepted.
+//! HTTPS with the cluster's certificates, writing an admin kubeconfig and a
+//! join token for agents; runs the scheduler, the controllers and the node
+//! agent of its own node in the same process.
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
