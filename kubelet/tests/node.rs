@@ -105,7 +105,10 @@ async fn a_registered_node_carries_labels_taints_capacity_conditions_node_info_a
     assert_eq!(capacity["hugepages-2Mi"].0, "0");
     assert!(capacity["cpu"].0.parse::<u32>().expect("whole cores") >= 1);
     assert_ne!(capacity["memory"], allocatable["memory"], "allocatable keeps 100Mi back");
-    assert_ne!(capacity["ephemeral-storage"], allocatable["ephemeral-storage"], "allocatable keeps the nodefs threshold back");
+    assert_ne!(
+        capacity["ephemeral-storage"], allocatable["ephemeral-storage"],
+        "allocatable keeps the nodefs threshold back"
+    );
 
     let types: Vec<&str> = status.conditions.iter().flatten().map(|c| c.type_.as_str()).collect();
     assert_eq!(types, ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]);
