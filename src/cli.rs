@@ -200,6 +200,10 @@ pub struct ServerArgs {
     #[arg(long, requires = "simulated_nodes")]
     pub simulated_node_template: Option<PathBuf>,
 
+    /// How long containers on simulated nodes take to start (`250ms`, `2s`).
+    #[arg(long, requires = "simulated_nodes", default_value = "0s", value_parser = parse_duration)]
+    pub simulated_pod_start_delay: std::time::Duration,
+
     /// Do not run the local node agent (kubelet).
     #[arg(long)]
     pub disable_agent: bool,
@@ -214,4 +218,25 @@ pub struct ServerArgs {
     /// Do not run the controllers.
     #[arg(long)]
     pub disable_controller_manager: bool,
+}
+
+/// A non-negative duration written as Go and kubectl do (`250ms`, `2s`, `1m30s`).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let span: jiff::SignedDuration = text.parse().map_err(|e| format!("invalid duration {text:?}: {e}"))?;
+    std::time::Duration::try_from(span).map_err(|_| format!("invalid duration {text:?}: must not be negative"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_kubectl_writes_them() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert!(parse_duration("-1s").expect_err("negative").contains("must not be negative"));
+        assert!(parse_duration("soon").expect_err("not a duration").starts_with("invalid duration \"soon\""));
+    }
 }

@@ -91,6 +91,7 @@ fn identity(data_dir: &Path) -> Result<String> {
 /// when `stopping` fires (giving their leases up).
 fn start_parts(
     args: &ServerArgs,
+    data_dir: &Path,
     api: &ApiServer,
     identity: &str,
     root_ca: &str,
@@ -130,7 +131,9 @@ fn start_parts(
             Some(path) => simulated::read_template(path)?,
             None => simulated::default_template(),
         };
-        let nodes = simulated::SimulatedNodes::new(api.client(), "skiff-sim", args.simulated_nodes, template);
+        let nodes = simulated::SimulatedNodes::new(api.client(), "skiff-sim", args.simulated_nodes, template)
+            .with_root_dir(data_dir.join("agent").join("simulated"))
+            .with_start_delay(args.simulated_pod_start_delay);
         let shutdown = stopped(stopping);
         parts.push(tokio::spawn(async move {
             if let Err(error) = nodes.run(shutdown).await {
@@ -211,7 +214,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let router = api.router().merge(skiff_apiserver::join::routes(pki.clone(), join_token));
 
     let (stop_parts, stopping) = tokio::sync::watch::channel(false);
-    let parts = start_parts(&args, &api, &identity(&data_dir)?, &pki.ca_cert, &stopping)?;
+    let parts = start_parts(&args, &data_dir, &api, &identity(&data_dir)?, &pki.ca_cert, &stopping)?;
     let agent = match args.disable_agent {
         true => None,
         false => Some(start_agent(&args, &data_dir, &api, &pki).await?),

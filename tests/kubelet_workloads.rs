@@ -1,5 +1,5 @@
-//! Real workloads on `skiff server`'s node agent: exec, cp and port-forward
-//! through kubectl (WebSocket and SPDY kubectls), a Deployment and a Job,
+//! Real workloads on `skiff server`'s node agent: exec (with a terminal too),
+//! attach, cp and port-forward through kubectl (WebSocket and SPDY kubectls), a Deployment and a Job,
 //! images dropped into the images directory, and containerd being killed.
 //! Needs root, containerd and runc (see `require_node`).
 
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::KUBECTL;
 use common::node::{NodeServer, require_node};
+use common::terminal::Terminal;
 
 const IMAGE: &str = skiff_kubelet::testing::BUSYBOX_IMAGE;
 const START: Duration = Duration::from_secs(60);
@@ -53,6 +54,51 @@ fn exec_cp_and_port_forward_work_with_websocket_and_spdy_kubectls() {
         assert_eq!(std::fs::read_to_string(&download).unwrap_or_default(), "copied in\n", "{kubectl}");
 
         port_forward(&node, kubectl);
+    }
+}
+
+/// `kubectl exec -it` and `kubectl attach -it` on a pty, and `kubectl attach -i` with piped stdin.
+#[test]
+fn exec_and_attach_with_a_terminal_work_with_websocket_and_spdy_kubectls() {
+    if !require_node() {
+        return;
+    }
+    let node = NodeServer::start(&[]);
+    let kubeconfig = node.server.kubeconfig();
+    let kubectl_on_terminal = |kubectl: &str, args: &[&str]| {
+        let mut command = Command::new(kubectl);
+        command.env("KUBECONFIG", &kubeconfig).args(args);
+        Terminal::spawn(&mut command)
+    };
+    for (n, kubectl) in [KUBECTL, KUBECTL_SPDY].into_iter().enumerate() {
+        // An interactive shell with a terminal: what is typed runs, `tty` names a pts.
+        let (shell, cat) = (format!("shell-{n}"), format!("cat-{n}"));
+        node.apply(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {shell}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: sh\n    image: {IMAGE}\n    command: [sh]\n    stdin: true\n    tty: true\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: {cat}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: cat\n    image: {IMAGE}\n    command: [cat]\n    stdin: true\n    stdinOnce: true\n"
+        ));
+        node.wait_phase(&shell, "Running", START);
+        let mut exec = kubectl_on_terminal(kubectl, &["exec", "-it", &shell, "--", "sh"]);
+        exec.send("tty; echo exec-$((20 + 22))\r");
+        let shown = exec.expect("exec-42", START).to_owned();
+        assert!(shown.contains("/dev/pts/"), "{kubectl}: the exec has a terminal: {shown:?}");
+        exec.send("exit 3\r");
+        assert_eq!(exec.wait(START).code(), Some(3), "{kubectl}: exec -it ends with the shell's code");
+
+        // Attached to the container's own shell (its stdin and terminal).
+        let mut attach = kubectl_on_terminal(kubectl, &["attach", "-it", &shell, "-c", "sh"]);
+        attach.expect("If you don't see a command prompt", START);
+        attach.send("echo attach-$((40 + 2))\r");
+        attach.expect("attach-42", START);
+        attach.send("exit\r");
+        attach.wait(START);
+        node.wait_phase(&shell, "Succeeded", START);
+
+        // Without a terminal: stdin reaches the container and, with stdinOnce, closing it ends cat.
+        node.wait_phase(&cat, "Running", START);
+        let (ok, out, err) = node.kubectl_stdin(kubectl, &["attach", "-i", &cat], b"attached through stdin\n");
+        assert!(ok, "{kubectl}: {err}");
+        assert!(out.contains("attached through stdin"), "{kubectl}: {out:?} {err:?}");
+        node.wait_phase(&cat, "Succeeded", START);
     }
 }
 

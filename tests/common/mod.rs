@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod node;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output};

@@ -67,7 +67,8 @@ impl Cluster {
         if template.status.is_none() {
             template.status = skiff_kubelet::simulated::default_template().status;
         }
-        let nodes = SimulatedNodes::new(self.client.clone(), prefix, count, template);
+        // Status-only: the tests write pods' statuses themselves, which pod workers would overwrite.
+        let nodes = SimulatedNodes::new(self.client.clone(), prefix, count, template).status_only();
         nodes.register().await.expect("register the nodes");
         let names = nodes.names().to_vec();
         self.tasks.push(tokio::spawn(async move {

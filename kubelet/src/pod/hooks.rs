@@ -64,6 +64,15 @@ pub async fn run(
             pod: super::security::format_pod(pod),
             message,
         };
+        if runtime.simulates_network() {
+            let command = crate::probes::prober::simulated_network_command("httpGet", &host, port);
+            let response = runtime.exec_sync(container_id, command, timeout).await?;
+            // A simulated hook that "fails" answers as a server error would.
+            return match response.exit_code {
+                0 => Ok(()),
+                _ => Err(fail(format!("HTTP lifecycle hook ({path}) returned 500"))),
+            };
+        }
         let uri = format!("http://{host}:{port}{path}");
         let mut request = http::Request::get(&uri);
         for header in get.http_headers.iter().flatten() {

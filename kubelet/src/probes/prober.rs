@@ -81,6 +81,9 @@ impl Prober {
                 Err(error) => return Outcome::Error(error),
             };
             let host = get.host.as_deref().filter(|h| !h.is_empty()).unwrap_or(&target.pod_ip);
+            if self.runtime.simulates_network() {
+                return self.exec(target, simulated_network_command("httpGet", host, port), timeout).await;
+            }
             let request = super::http::HttpRequest::from_action(get, host, port);
             return super::http::probe(&request, &self.tls, timeout).await;
         }
@@ -90,10 +93,17 @@ impl Prober {
                 Err(error) => return Outcome::Error(error),
             };
             let host = socket.host.as_deref().filter(|h| !h.is_empty()).unwrap_or(&target.pod_ip);
+            if self.runtime.simulates_network() {
+                return self.exec(target, simulated_network_command("tcpSocket", host, port), timeout).await;
+            }
             return super::tcp::probe(host, port, timeout).await;
         }
         if let Some(grpc) = &probe.grpc {
             let service = grpc.service.clone().unwrap_or_default();
+            if self.runtime.simulates_network() {
+                let port = u16::try_from(grpc.port).unwrap_or_default();
+                return self.exec(target, simulated_network_command("grpc", &target.pod_ip, port), timeout).await;
+            }
             return super::grpc::probe(&target.pod_ip, grpc.port, &service, timeout).await;
         }
         Outcome::Error(format!("missing probe handler for {}", target.container.name))
@@ -123,6 +133,11 @@ impl Prober {
             }
         }
     }
+}
+
+/// What a runtime that simulates the network is asked to run in place of a network probe or hook.
+pub(crate) fn simulated_network_command(kind: &str, host: &str, port: u16) -> Vec<String> {
+    vec![kind.to_owned(), super::tcp::join_host_port(host, port)]
 }
 
 /// `$(VAR)` in an exec probe's command, from the container's literal env values only

@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 use super::Outcome;
 
 /// `host:port`, with brackets around an IPv6 address (Go's `JoinHostPort`).
-pub(super) fn join_host_port(host: &str, port: u16) -> String {
+pub(crate) fn join_host_port(host: &str, port: u16) -> String {
     if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
 }
 

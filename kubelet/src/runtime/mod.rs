@@ -98,6 +98,13 @@ pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
     async fn remove_image(&self, image: &str) -> Result<()>;
     /// Usage of the filesystem images are stored on.
     async fn image_fs_info(&self) -> Result<Vec<api::FilesystemUsage>>;
+
+    /// Whether pods' network exists only inside this runtime (the simulated one): then network
+    /// probes and httpGet hooks are answered by [`Runtime::exec_sync`] of
+    /// `[<kind>, <host>:<port>]` (kind `httpGet`, `tcpSocket` or `grpc`) and nothing is sent.
+    fn simulates_network(&self) -> bool {
+        false
+    }
 }
 
 /// The CRI labels (and annotations) kubelets put on sandboxes and containers, under upstream's names.

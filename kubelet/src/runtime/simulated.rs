@@ -6,7 +6,10 @@
 //! [`EXIT_CODE_ANNOTATION`] (pod annotations reach the runtime as sandbox
 //! annotations), after `simulation.skiff.dev/run-seconds[.<container>]`
 //! seconds of running. [`EXEC_EXIT_CODE_ANNOTATION`] sets what exec (probes,
-//! hooks) returns; by default it succeeds. Images are all present, or only
+//! hooks) returns; by default it succeeds. The pod network is simulated too:
+//! httpGet, tcpSocket and grpc probes and httpGet hooks come here as exec
+//! (see [`Runtime::simulates_network`]). StartContainer can be made to take
+//! a while ([`SimulatedRuntime::with_start_delay`]). Images are all present, or only
 //! those given to [`SimulatedRuntime::with_images`]; pulling any other fails
 //! as containerd does offline.
 
@@ -29,7 +32,10 @@ pub struct SimulatedRuntime {
     state: Mutex<State>,
     /// `None`: every image is present.
     images: Option<Vec<String>>,
-    pod_subnet: [u8; 2],
+    /// Pod IPs: the first address and how many there are.
+    pod_network: (std::net::Ipv4Addr, u32),
+    /// How long StartContainer takes.
+    start_delay: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -127,7 +133,8 @@ impl Default for SimulatedRuntime {
 impl SimulatedRuntime {
     /// A runtime on which every image is present, giving pods IPs in 10.42.0.0/16.
     pub fn new() -> Self {
-        Self { state: Mutex::default(), images: None, pod_subnet: [10, 42] }
+        let network = (std::net::Ipv4Addr::new(10, 42, 0, 0), 1 << 16);
+        Self { state: Mutex::default(), images: None, pod_network: network, start_delay: Duration::ZERO }
     }
 
     /// Only these images (and the pause image) are present; pulling others fails.
@@ -138,9 +145,16 @@ impl SimulatedRuntime {
         self
     }
 
-    /// Pod IPs from `<a>.<b>.0.0/16`.
-    pub fn with_pod_subnet(mut self, a: u8, b: u8) -> Self {
-        self.pod_subnet = [a, b];
+    /// Pod IPs from `network/prefix` (an IPv4 CIDR; the network and broadcast addresses are not used).
+    pub fn with_pod_network(mut self, network: std::net::Ipv4Addr, prefix: u8) -> Self {
+        let size = 1u32.checked_shl(32 - u32::from(prefix.clamp(8, 30))).unwrap_or(u32::MAX);
+        self.pod_network = (network, size);
+        self
+    }
+
+    /// StartContainer takes `delay` (pods go Running that much later).
+    pub fn with_start_delay(mut self, delay: Duration) -> Self {
+        self.start_delay = delay;
         self
     }
 
@@ -207,6 +221,10 @@ fn matches_labels(labels: &HashMap<String, String>, selector: &HashMap<String, S
 
 #[async_trait::async_trait]
 impl Runtime for SimulatedRuntime {
+    fn simulates_network(&self) -> bool {
+        true
+    }
+
     async fn version(&self) -> Result<api::VersionResponse> {
         Ok(api::VersionResponse {
             version: "0.1.0".into(),
@@ -236,8 +254,9 @@ impl Runtime for SimulatedRuntime {
         let ip = if host_network {
             String::new()
         } else {
-            let index = n % 65_534 + 1;
-            format!("{}.{}.{}.{}", self.pod_subnet[0], self.pod_subnet[1], index / 256, index % 256)
+            let (base, size) = self.pod_network;
+            let offset = u32::try_from(n % u64::from(size - 2)).unwrap_or(0) + 1;
+            std::net::Ipv4Addr::from(u32::from(base).wrapping_add(offset)).to_string()
         };
         state.sandboxes.insert(id.clone(), Sandbox { config, ready: true, created_at: now_nanos(), ip });
         Ok(id)
@@ -357,6 +376,9 @@ impl Runtime for SimulatedRuntime {
     }
 
     async fn start_container(&self, id: &str) -> Result<()> {
+        if !self.start_delay.is_zero() {
+            tokio::time::sleep(self.start_delay).await;
+        }
         let mut state = self.state();
         let container = state.containers.get_mut(id).ok_or_else(|| not_found("container", id))?;
         if container.state != api::ContainerState::ContainerCreated {

@@ -72,6 +72,8 @@ pub struct VolumeManager {
     tokens: Arc<TokenManager>,
     /// Cleared after a tmpfs mount was refused, so that API-data volumes use plain dirs from then on.
     may_mount: Arc<AtomicBool>,
+    /// For a simulated node: nothing outside `pods_dir` is touched, nothing is mounted or chowned.
+    simulated: bool,
 }
 
 impl std::fmt::Debug for VolumeManager {
@@ -83,7 +85,16 @@ impl std::fmt::Debug for VolumeManager {
 impl VolumeManager {
     /// A manager reading ConfigMaps, Secrets, PVCs/PVs and tokens with `client`, keeping pods' volumes under `pods_dir`.
     pub fn new(client: kube::Client, pods_dir: PathBuf) -> Self {
-        Self { client, pods_dir, tokens: Arc::default(), may_mount: Arc::new(AtomicBool::new(true)) }
+        Self { client, pods_dir, tokens: Arc::default(), may_mount: Arc::new(AtomicBool::new(true)), simulated: false }
+    }
+
+    /// For a simulated node: volumes are still resolved from the API (a missing ConfigMap fails
+    /// the mount as on a real node) and written under `pods_dir`, but hostPath and PersistentVolume
+    /// paths are not touched on the host, and nothing is mounted or chowned.
+    pub fn simulated(mut self) -> Self {
+        self.simulated = true;
+        self.may_mount.store(false, Ordering::Relaxed);
+        self
     }
 
     /// The dir of the volumes of the pod with `uid`.
@@ -120,16 +131,23 @@ impl VolumeManager {
             .as_ref()
             .and_then(|s| s.security_context.as_ref())
             .and_then(|c| c.fs_group)
-            .and_then(|g| u32::try_from(g).ok());
+            .and_then(|g| u32::try_from(g).ok())
+            .filter(|_| !self.simulated);
         let dir = |plugin: &str| self.pod_volumes_dir(uid).join(format!("kubernetes.io~{plugin}")).join(&volume.name);
         let read_only = |path: PathBuf| HostVolume { path, read_only: true };
         if let Some(source) = &volume.empty_dir {
             let path = dir("empty-dir");
+            if self.simulated {
+                std::fs::create_dir_all(&path).map_err(|e| format!("mkdir {}: {e}", path.display()))?;
+                return Ok(HostVolume { path, read_only: false });
+            }
             empty_dir::setup(&path, source, fs_group)?;
             return Ok(HostVolume { path, read_only: false });
         }
         if let Some(source) = &volume.host_path {
-            host_path::setup(source)?;
+            if !self.simulated {
+                host_path::setup(source)?;
+            }
             return Ok(HostVolume { path: PathBuf::from(&source.path), read_only: false });
         }
         if let Some(source) = &volume.config_map {

@@ -50,7 +50,8 @@ impl Cluster {
     /// `count` simulated nodes named `<prefix>-<n>` whose Node objects copy `template` (labels, taints, capacity).
     pub async fn add_nodes(&mut self, prefix: &str, count: usize, template: Value) -> Vec<String> {
         let template: Node = serde_json::from_value(template).expect("a Node template");
-        let nodes = SimulatedNodes::new(self.client.clone(), prefix, count, template);
+        // Status-only: the tests write pods' statuses themselves, which pod workers would overwrite.
+        let nodes = SimulatedNodes::new(self.client.clone(), prefix, count, template).status_only();
         nodes.register().await.expect("register the nodes");
         let names = nodes.names().to_vec();
         self.tasks.push(tokio::spawn(async move {
