@@ -152,6 +152,35 @@ fn a_deployment_of_three_replicas_becomes_available_and_a_job_completes() {
     assert_eq!(logs, "job done\n");
 }
 
+/// `--container-runtime-endpoint`: the agent uses a containerd it did not start (here one the test
+/// starts, with its own CNI bridge) and imports the images dir into it; pods get its bridge's IPs.
+#[test]
+fn an_existing_containerd_is_used_through_the_container_runtime_endpoint() {
+    if !require_node() {
+        return;
+    }
+    // Dropped last: the containerd's supervisor runs on it.
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let Some(containerd) = runtime.block_on(skiff_kubelet::testing::TestContainerd::start()) else { return };
+    let endpoint = format!("unix://{}", containerd.socket().display());
+    let node = NodeServer::start(&["--container-runtime-endpoint", &endpoint]);
+    node.kubectl(&["run", "external", &format!("--image={IMAGE}"), "--restart=Never", "--", "sleep", "600"]);
+    node.wait_phase("external", "Running", START);
+    let pod_ip: std::net::Ipv4Addr = node.get("pod/external", "{.status.podIP}").parse().expect("a pod IP");
+    let (network, bits) = containerd.cidr().split_once('/').expect("a CIDR");
+    let network: std::net::Ipv4Addr = network.parse().expect("an address");
+    let mask = u32::MAX << (32 - bits.parse::<u32>().expect("a prefix length"));
+    assert_eq!(u32::from(pod_ip) & mask, u32::from(network), "{pod_ip} is on the existing containerd's bridge");
+    let listed = runtime
+        .block_on(skiff_kubelet::runtime::Runtime::list_pod_sandboxes(containerd.runtime().as_ref(), None))
+        .expect("list the sandboxes");
+    let names: Vec<String> = listed.iter().filter_map(|s| s.metadata.as_ref().map(|m| m.name.clone())).collect();
+    assert!(names.contains(&"external".to_owned()), "the existing containerd runs the pod: {names:?}");
+    assert!(!node.data_dir().join("agent").join("containerd").exists(), "skiff started no containerd of its own");
+    drop(node);
+    drop(containerd);
+}
+
 #[test]
 fn an_image_dropped_into_the_images_dir_becomes_usable() {
     if !require_node() {
