@@ -174,6 +174,44 @@ fn graceful_deletion_runs_the_pre_stop_hook_and_removes_the_pod() {
     assert_eq!(node.get("pod/graceful", "{.metadata.name}"), "");
 }
 
+/// A container that goes over its memory limit is killed and reported OOMKilled (exit code 137).
+#[test]
+fn a_container_over_its_memory_limit_is_reported_oom_killed() {
+    if !require_node() {
+        return;
+    }
+    let node = NodeServer::start(&[]);
+    node.apply(&pod(
+        "hungry",
+        &format!(
+            "  restartPolicy: Never\n  containers:\n  - name: eat\n    image: {IMAGE}\n    command: [sh, -c, 'a=$(head -c 100000000 /dev/zero | tr \"\\\\0\" x); echo survived']\n    resources:\n      limits: {{ memory: 16Mi }}\n"
+        ),
+    ));
+    node.wait_phase("hungry", "Failed", START);
+    let terminated = node.get("pod/hungry", "{.status.containerStatuses[0].state.terminated.reason}:{.status.containerStatuses[0].state.terminated.exitCode}");
+    assert_eq!(terminated, "OOMKilled:137");
+}
+
+/// A hostPort is reachable at the node's addresses (CNI's portmap).
+#[test]
+fn a_host_port_reaches_the_container() {
+    if !require_node() {
+        return;
+    }
+    let node = NodeServer::start(&[]);
+    let host_port = 32_000 + std::process::id() % 1000;
+    node.apply(&pod(
+        "hosted",
+        &format!(
+            "  containers:\n  - name: httpd\n    image: {IMAGE}\n    command: [sh, -c, 'mkdir -p /www && echo through-the-host-port > /www/index.html && exec httpd -f -p 8080 -h /www']\n    ports:\n    - containerPort: 8080\n      hostPort: {host_port}\n    readinessProbe:\n      tcpSocket: {{ port: 8080 }}\n      periodSeconds: 1\n"
+        ),
+    ));
+    node.wait_ready("hosted", START);
+    let host_ip = node.get("pod/hosted", "{.status.hostIP}");
+    let body = http_get(&format!("{host_ip}:{host_port}"), "/");
+    assert!(body.contains("through-the-host-port"), "{body}");
+}
+
 /// A plain HTTP/1.0 GET to a pod address this test's cluster gave out.
 fn http_get(address: &str, path: &str) -> String {
     use std::io::{Read, Write};
