@@ -9,7 +9,6 @@ use super::access::Errs;
 use super::field::{FieldError, Path};
 use super::meta::NEGATIVE;
 use super::names;
-use super::quantity;
 
 const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
 const PULL_POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
@@ -226,7 +225,7 @@ fn validate_resources(errs: &mut Errs, resources: &Value, path: &Path) {
     for (kind, entries) in [("limits", &limits), ("requests", &requests)] {
         for (name, value) in entries {
             let entry_path = path.child(kind).key(name);
-            match quantity::parse(value) {
+            match skiff_quantity::to_f64(value) {
                 None => errs.push(FieldError::invalid(entry_path.as_str(), *value, "must be a valid quantity")),
                 Some(q) if q < 0.0 => errs.push(FieldError::invalid(entry_path.as_str(), *value, NEGATIVE)),
                 Some(_) => {}
@@ -235,7 +234,7 @@ fn validate_resources(errs: &mut Errs, resources: &Value, path: &Path) {
     }
     for (name, request) in &requests {
         let Some((_, limit)) = limits.iter().find(|(n, _)| n == name) else { continue };
-        if let (Some(r), Some(l)) = (quantity::parse(request), quantity::parse(limit))
+        if let (Some(r), Some(l)) = (skiff_quantity::to_f64(request), skiff_quantity::to_f64(limit))
             && r > l
         {
             errs.push(FieldError::invalid(

@@ -30,7 +30,6 @@ mod meta;
 mod names;
 mod pod;
 mod pod_update;
-mod quantity;
 mod rbac;
 
 #[cfg(test)]

@@ -286,72 +286,10 @@ fn pod_totals(pod: &Pod, kind: Kind) -> BTreeMap<&'static str, i128> {
     totals
 }
 
-/// A quantity in millis, rounded up (upstream's `MilliValue`); unparsable counts as 0.
-pub fn milli_value(quantity: &Quantity) -> i64 {
-    parse_milli(&quantity.0).map_or(0, clamp_i64)
-}
-
-/// A quantity in whole units, rounded up (upstream's `Value`); unparsable counts as 0.
-pub fn value(quantity: &Quantity) -> i64 {
-    parse_milli(&quantity.0).map_or(0, |m| clamp_i64(ceil_div(m, 1000)))
-}
-
-/// `numerator / denominator` rounded towards positive infinity.
-pub(crate) fn ceil_div(numerator: i128, denominator: i128) -> i128 {
-    let quotient = numerator / denominator;
-    if numerator % denominator != 0 && (numerator > 0) == (denominator > 0) { quotient + 1 } else { quotient }
-}
+pub use skiff_quantity::{ceil_div, milli_value, parse_milli, value};
 
 fn clamp_i64(value: i128) -> i64 {
     value.clamp(i64::MIN as i128, i64::MAX as i128) as i64
-}
-
-/// A quantity's value times 1000, rounded up; `None` when it does not parse.
-///
-/// Written here (as the API server and scheduler do for their needs) because k8s-openapi keeps a
-/// Quantity as its string and no maintained crate parses Kubernetes' suffixes.
-pub fn parse_milli(text: &str) -> Option<i128> {
-    let text = text.trim();
-    let (negative, rest) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let number_len = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
-    let (number, suffix) = rest.split_at(number_len);
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') || whole.len() + fraction.len() > 30 {
-        return None;
-    }
-    let digits: i128 = format!("{whole}{fraction}").parse().ok()?;
-    let (binary, decimal): (u32, i32) = match suffix {
-        "" => (0, 0),
-        "Ki" => (10, 0),
-        "Mi" => (20, 0),
-        "Gi" => (30, 0),
-        "Ti" => (40, 0),
-        "Pi" => (50, 0),
-        "Ei" => (60, 0),
-        "n" => (0, -9),
-        "u" => (0, -6),
-        "m" => (0, -3),
-        "k" => (0, 3),
-        "M" => (0, 6),
-        "G" => (0, 9),
-        "T" => (0, 12),
-        "P" => (0, 15),
-        "E" => (0, 18),
-        exponent if exponent.starts_with(['e', 'E']) => (0, exponent[1..].parse().ok()?),
-        _ => return None,
-    };
-    let numerator = digits.checked_mul(1i128.checked_shl(binary)?)?;
-    let power = decimal - fraction.len() as i32 + 3;
-    let value = if power >= 0 {
-        numerator.checked_mul(10i128.checked_pow(power as u32)?)?
-    } else {
-        let denominator = 10i128.checked_pow((-power) as u32)?;
-        ceil_div(numerator, denominator)
-    };
-    Some(if negative { -value } else { value })
 }
 
 #[cfg(test)]

@@ -101,13 +101,13 @@ pub fn resource_value(pod: &Pod, container: &str, resource: &str, divisor: Optio
         "requests" => resources.and_then(|r| r.requests.as_ref()),
         _ => return Err(format!("unsupported container resource : {resource}")),
     };
-    let set = list.and_then(|l| l.get(name)).and_then(|q| quantity::parse(&q.0));
+    let set = list.and_then(|l| l.get(name)).and_then(|q| skiff_quantity::to_f64(&q.0));
     let value = match (set, class) {
         (Some(value), _) => value,
         (None, "limits") => node_capacity(name),
         (None, _) => 0.0,
     };
-    let divisor = divisor.and_then(quantity::parse).filter(|d| *d > 0.0).unwrap_or(1.0);
+    let divisor = divisor.and_then(skiff_quantity::to_f64).filter(|d| *d > 0.0).unwrap_or(1.0);
     let scaled = match name {
         // CPU in millicores over the divisor's millicores, as upstream's convertResourceCPUToString.
         "cpu" => ((value * 1000.0).round() / (divisor * 1000.0).round()).ceil(),

@@ -19,7 +19,8 @@ pub fn setup(dir: &Path, source: &EmptyDirVolumeSource, fs_group: Option<u32>) -
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
     if memory {
-        let limit = source.size_limit.as_ref().and_then(|q| quantity::parse(&q.0)).map(|bytes| bytes.ceil() as u64);
+        let limit =
+            source.size_limit.as_ref().and_then(|q| skiff_quantity::to_f64(&q.0)).map(|bytes| bytes.ceil() as u64);
         let size = match (limit, quantity::node_memory()) {
             (Some(limit), Some(node)) => Some(limit.min(node)),
             (limit, node) => limit.or(node),

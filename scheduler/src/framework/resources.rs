@@ -27,66 +27,7 @@ pub struct Resources {
     pub scalar: BTreeMap<String, i64>,
 }
 
-/// A quantity's value times 1000, rounded up (`None` if it does not parse).
-pub fn parse_milli(text: &str) -> Option<i128> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(text.len());
-    let (number, suffix) = text.split_at(split);
-    let (negative, number) = match number.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, number.strip_prefix('+').unwrap_or(number)),
-    };
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if whole.is_empty() && fraction.is_empty() || !whole.chars().chain(fraction.chars()).all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    // The value is digits / 10^scale * 2^binary * 10^decimal.
-    let digits: i128 = format!("{whole}{fraction}").parse().ok()?;
-    let scale = fraction.len() as i32;
-    let (binary, decimal): (u32, i32) = match suffix {
-        "" => (0, 0),
-        "Ki" => (10, 0),
-        "Mi" => (20, 0),
-        "Gi" => (30, 0),
-        "Ti" => (40, 0),
-        "Pi" => (50, 0),
-        "Ei" => (60, 0),
-        "n" => (0, -9),
-        "u" => (0, -6),
-        "m" => (0, -3),
-        "k" => (0, 3),
-        "M" => (0, 6),
-        "G" => (0, 9),
-        "T" => (0, 12),
-        "P" => (0, 15),
-        "E" => (0, 18),
-        exponent if exponent.starts_with(['e', 'E']) => (0, exponent[1..].parse().ok()?),
-        _ => return None,
-    };
-    let mut numerator = digits.checked_mul(1i128.checked_shl(binary)?)?;
-    let power = decimal - scale + 3; // times 1000
-    let mut denominator: i128 = 1;
-    if power >= 0 {
-        numerator = numerator.checked_mul(10i128.checked_pow(power as u32)?)?;
-    } else {
-        denominator = 10i128.checked_pow((-power) as u32)?;
-    }
-    let value = (numerator + denominator - 1) / denominator;
-    Some(if negative { -value } else { value })
-}
-
-/// A quantity in millis (CPU), saturating; unparsable counts as 0.
-pub fn milli_value(quantity: &Quantity) -> i64 {
-    parse_milli(&quantity.0).map_or(0, |m| m.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
-}
-
-/// A quantity in whole units, rounded up, saturating; unparsable counts as 0.
-pub fn value(quantity: &Quantity) -> i64 {
-    parse_milli(&quantity.0).map_or(0, |m| {
-        let units = if m >= 0 { (m + 999) / 1000 } else { m / 1000 };
-        units.clamp(i64::MIN as i128, i64::MAX as i128) as i64
-    })
-}
+pub use skiff_quantity::{milli_value, parse_milli, value};
 
 impl Resources {
     /// From a resource list (requests, limits, capacity, allocatable).
