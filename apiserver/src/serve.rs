@@ -69,6 +69,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let router = router.layer(axum::middleware::from_fn_with_state(authenticator, authenticate));
+    serve_tls(listener, router, tls, DRAIN, shutdown).await;
+}
+
+/// Serves `router` over HTTPS (HTTP/1.1 with upgrades, and HTTP/2) on `listener` until `shutdown`
+/// resolves, then lets requests finish for up to `drain`. Each request carries the client's
+/// certificate, when it sent one, as a [`PeerCertificate`] extension. Also the kubelet's server.
+pub async fn serve_tls(
+    listener: TcpListener,
+    router: Router,
+    tls: Arc<rustls::ServerConfig>,
+    drain: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -113,7 +126,7 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
-        tracing::warn!("some connections did not finish within {DRAIN:?}");
+    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections did not finish within {drain:?}");
     }
 }

@@ -22,14 +22,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use http::StatusCode;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use k8s_openapi::api::core::v1::Pod;
+use skiff_apiserver::authn::PeerCertificate;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
 pub use self::tls::TlsError;
 use crate::config::KubeletConfig;
@@ -133,10 +128,6 @@ impl Config {
     }
 }
 
-/// A connection that presented no (verified) client certificate, when one is required.
-#[derive(Debug, Clone, Copy)]
-struct Anonymous;
-
 /// The kubelet's HTTPS server.
 #[derive(Debug, Clone)]
 pub struct KubeletServer {
@@ -173,57 +164,17 @@ impl KubeletServer {
 
     /// Serves HTTPS on `listener` until `shutdown` resolves, then lets requests finish for a while.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        let router = self.router().layer(axum::middleware::from_fn(authenticate));
-        let acceptor = TlsAcceptor::from(Arc::clone(&self.tls));
         let require_certificate = self.config.client_ca.is_some();
-        let graceful = GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            let (tcp, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        tracing::warn!(%error, "kubelet server: accept failed");
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let (acceptor, router, watcher) = (acceptor.clone(), router.clone(), graceful.watcher());
-            tokio::spawn(async move {
-                let stream = match acceptor.accept(tcp).await {
-                    Ok(stream) => stream,
-                    Err(error) => {
-                        tracing::debug!(%peer, %error, "kubelet server: TLS handshake failed");
-                        return;
-                    }
-                };
-                let anonymous =
-                    require_certificate && stream.get_ref().1.peer_certificates().is_none_or(<[_]>::is_empty);
-                let service = router.map_request(move |mut request: http::Request<hyper::body::Incoming>| {
-                    if anonymous {
-                        request.extensions_mut().insert(Anonymous);
-                    }
-                    request
-                });
-                let connection = Builder::new(TokioExecutor::new())
-                    .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-                    .into_owned();
-                if let Err(error) = watcher.watch(connection).await {
-                    tracing::debug!(%peer, %error, "kubelet server: connection ended with an error");
-                }
-            });
-        }
-        drop(listener);
-        if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
-            tracing::debug!("kubelet server: some connections did not finish within {DRAIN:?}");
-        }
+        let router = self.router().layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+            authenticate(require_certificate, request, next)
+        }));
+        skiff_apiserver::serve::serve_tls(listener, router, Arc::clone(&self.tls), DRAIN, shutdown).await;
     }
 }
 
-/// 401 for connections without a client certificate, as upstream's kubelet authn.
-async fn authenticate(request: Request, next: Next) -> Response {
-    if request.extensions().get::<Anonymous>().is_some() {
+/// 401 for requests without a client certificate where one is required, as upstream's kubelet authn.
+async fn authenticate(require_certificate: bool, request: Request, next: Next) -> Response {
+    if require_certificate && request.extensions().get::<PeerCertificate>().is_none() {
         return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
     }
     next.run(request).await
