@@ -20,7 +20,9 @@ use rustix::fs::FlockOperation;
 
 use crate::containerd::{Containerd, ContainerdConfig, cleanup, killall, supervisor};
 use crate::images::{self, ImageBuilder};
+use crate::runtime::api;
 use crate::runtime::cri::CriRuntime;
+use crate::runtime::labels;
 
 /// The workload image every test container runs: busybox-static with its applets.
 pub const BUSYBOX_IMAGE: &str = "localhost/skiff-test/busybox:1.35";
@@ -123,6 +125,35 @@ impl Slot {
             }
         }
         panic!("all {SLOTS} test containerd slots in {SLOT_DIR} are taken");
+    }
+}
+
+/// The config of a container `name` running `command` in [`BUSYBOX_IMAGE`], logging to `<name>/0.log`.
+pub fn busybox_container_config(name: &str, command: &[&str]) -> api::ContainerConfig {
+    api::ContainerConfig {
+        metadata: Some(api::ContainerMetadata { name: name.into(), attempt: 0 }),
+        image: Some(api::ImageSpec { image: BUSYBOX_IMAGE.into(), ..Default::default() }),
+        command: command.iter().map(|s| (*s).to_owned()).collect(),
+        log_path: format!("{name}/0.log"),
+        labels: [(labels::CONTAINER_NAME.to_owned(), name.to_owned())].into(),
+        linux: Some(api::LinuxContainerConfig {
+            security_context: Some(api::LinuxContainerSecurityContext {
+                namespace_options: Some(pod_namespaces()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A pod's namespaces as the kubelet asks for them by default: network and IPC of the pod, PID per container.
+pub fn pod_namespaces() -> api::NamespaceOption {
+    api::NamespaceOption {
+        network: api::NamespaceMode::Pod as i32,
+        pid: api::NamespaceMode::Container as i32,
+        ipc: api::NamespaceMode::Pod as i32,
+        ..Default::default()
     }
 }
 
@@ -254,6 +285,36 @@ impl TestContainerd {
     /// A sandbox's `linux.cgroup_parent` for the pod `uid`, under [`Self::cgroup_root`].
     pub fn cgroup_parent(&self, uid: &str) -> String {
         format!("{}/pod{uid}", self.cgroup_root())
+    }
+
+    /// The config of a sandbox for the pod `name` (namespace `default`) with `uid`, logging to
+    /// `log_dir`, its cgroup under [`Self::cgroup_root`].
+    pub fn sandbox_config(&self, name: &str, uid: &str, log_dir: &Path) -> api::PodSandboxConfig {
+        api::PodSandboxConfig {
+            metadata: Some(api::PodSandboxMetadata {
+                name: name.into(),
+                uid: uid.into(),
+                namespace: "default".into(),
+                attempt: 0,
+            }),
+            hostname: name.into(),
+            log_directory: log_dir.display().to_string(),
+            labels: [
+                (labels::POD_NAME.to_owned(), name.to_owned()),
+                (labels::POD_NAMESPACE.to_owned(), "default".to_owned()),
+                (labels::POD_UID.to_owned(), uid.to_owned()),
+            ]
+            .into(),
+            linux: Some(api::LinuxPodSandboxConfig {
+                cgroup_parent: self.cgroup_parent(uid),
+                security_context: Some(api::LinuxSandboxSecurityContext {
+                    namespace_options: Some(pod_namespaces()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
     }
 
     /// The last lines of containerd's log.

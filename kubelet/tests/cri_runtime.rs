@@ -7,9 +7,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use skiff_kubelet::runtime::Runtime;
 use skiff_kubelet::runtime::api;
-use skiff_kubelet::runtime::{Runtime, labels};
-use skiff_kubelet::testing::{BUSYBOX_IMAGE, TestContainerd};
+use skiff_kubelet::testing::{TestContainerd, busybox_container_config};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -24,73 +24,19 @@ async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T
     }
 }
 
-fn sandbox_config(test: &TestContainerd, name: &str, log_dir: &Path) -> api::PodSandboxConfig {
-    let uid = uuid::Uuid::new_v4().to_string();
-    api::PodSandboxConfig {
-        metadata: Some(api::PodSandboxMetadata {
-            name: name.into(),
-            uid: uid.clone(),
-            namespace: "default".into(),
-            attempt: 0,
-        }),
-        hostname: name.into(),
-        log_directory: log_dir.display().to_string(),
-        labels: [
-            (labels::POD_NAME.to_owned(), name.to_owned()),
-            (labels::POD_NAMESPACE.to_owned(), "default".to_owned()),
-            (labels::POD_UID.to_owned(), uid.clone()),
-        ]
-        .into(),
-        linux: Some(api::LinuxPodSandboxConfig {
-            cgroup_parent: test.cgroup_parent(&uid),
-            security_context: Some(api::LinuxSandboxSecurityContext {
-                namespace_options: Some(namespaces()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-fn namespaces() -> api::NamespaceOption {
-    api::NamespaceOption {
-        network: api::NamespaceMode::Pod as i32,
-        pid: api::NamespaceMode::Container as i32,
-        ipc: api::NamespaceMode::Pod as i32,
-        ..Default::default()
-    }
-}
-
-fn container_config(name: &str, command: &[&str]) -> api::ContainerConfig {
-    api::ContainerConfig {
-        metadata: Some(api::ContainerMetadata { name: name.into(), attempt: 0 }),
-        image: Some(api::ImageSpec { image: BUSYBOX_IMAGE.into(), ..Default::default() }),
-        command: command.iter().map(|s| (*s).to_owned()).collect(),
-        log_path: format!("{name}/0.log"),
-        labels: [(labels::CONTAINER_NAME.to_owned(), name.to_owned())].into(),
-        linux: Some(api::LinuxContainerConfig {
-            security_context: Some(api::LinuxContainerSecurityContext {
-                namespace_options: Some(namespaces()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 /// Runs a sandbox with one container; returns (sandbox, container, how long Run+Create+Start took).
 async fn run_pod(test: &TestContainerd, name: &str, log_dir: &Path, command: &[&str]) -> (String, String, Duration) {
     let runtime = test.runtime();
-    let sandbox = sandbox_config(test, name, log_dir);
+    let sandbox = test.sandbox_config(name, &uuid::Uuid::new_v4().to_string(), log_dir);
     let started = Instant::now();
     let sandbox_id = match runtime.run_pod_sandbox(sandbox.clone()).await {
         Ok(id) => id,
         Err(err) => panic!("RunPodSandbox: {err}\ncontainerd log:\n{}", test.log_tail()),
     };
-    let container_id =
-        runtime.create_container(&sandbox_id, container_config("main", command), &sandbox).await.expect("created");
+    let container_id = runtime
+        .create_container(&sandbox_id, busybox_container_config("main", command), &sandbox)
+        .await
+        .expect("created");
     runtime.start_container(&container_id).await.expect("started");
     (sandbox_id, container_id, started.elapsed())
 }

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
-use skiff_kubelet::runtime::{Runtime, api, labels};
+use skiff_kubelet::runtime::{Runtime, api};
 use skiff_kubelet::streaming::spdy::{self, Headers};
 use skiff_kubelet::streaming::translate::{ChannelProtocol, ExecOptions, translate_exec, translate_port_forward};
-use skiff_kubelet::testing::{BUSYBOX_IMAGE, TestContainerd};
+use skiff_kubelet::testing::{TestContainerd, busybox_container_config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -27,15 +27,6 @@ async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> 
     }
 }
 
-fn namespaces() -> api::NamespaceOption {
-    api::NamespaceOption {
-        network: api::NamespaceMode::Pod as i32,
-        pid: api::NamespaceMode::Container as i32,
-        ipc: api::NamespaceMode::Pod as i32,
-        ..Default::default()
-    }
-}
-
 /// Runs a busybox pod whose one container runs `command`; (sandbox, container).
 async fn run_pod(test: &TestContainerd, name: &str, command: &[&str]) -> (String, String) {
     run_pod_with_stdin(test, name, command, false).await
@@ -46,51 +37,13 @@ async fn run_pod_with_stdin(test: &TestContainerd, name: &str, command: &[&str],
     let runtime = test.runtime();
     let uid = uuid::Uuid::new_v4().to_string();
     let log_dir = test.dir().join("logs").join(name);
-    let sandbox = api::PodSandboxConfig {
-        metadata: Some(api::PodSandboxMetadata {
-            name: name.into(),
-            uid: uid.clone(),
-            namespace: "default".into(),
-            attempt: 0,
-        }),
-        hostname: name.into(),
-        log_directory: log_dir.display().to_string(),
-        labels: [
-            (labels::POD_NAME.to_owned(), name.to_owned()),
-            (labels::POD_NAMESPACE.to_owned(), "default".to_owned()),
-            (labels::POD_UID.to_owned(), uid.clone()),
-        ]
-        .into(),
-        linux: Some(api::LinuxPodSandboxConfig {
-            cgroup_parent: test.cgroup_parent(&uid),
-            security_context: Some(api::LinuxSandboxSecurityContext {
-                namespace_options: Some(namespaces()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let sandbox = test.sandbox_config(name, &uid, &log_dir);
     let sandbox_id = match runtime.run_pod_sandbox(sandbox.clone()).await {
         Ok(id) => id,
         Err(err) => panic!("RunPodSandbox: {err}\ncontainerd log:\n{}", test.log_tail()),
     };
-    let container = api::ContainerConfig {
-        metadata: Some(api::ContainerMetadata { name: "main".into(), attempt: 0 }),
-        image: Some(api::ImageSpec { image: BUSYBOX_IMAGE.into(), ..Default::default() }),
-        command: command.iter().map(|s| (*s).to_owned()).collect(),
-        log_path: "main/0.log".into(),
-        stdin,
-        labels: [(labels::CONTAINER_NAME.to_owned(), "main".to_owned())].into(),
-        linux: Some(api::LinuxContainerConfig {
-            security_context: Some(api::LinuxContainerSecurityContext {
-                namespace_options: Some(namespaces()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let mut container = busybox_container_config("main", command);
+    container.stdin = stdin;
     let container_id = runtime.create_container(&sandbox_id, container, &sandbox).await.expect("created");
     runtime.start_container(&container_id).await.expect("started");
     (sandbox_id, container_id)

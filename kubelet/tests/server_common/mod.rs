@@ -15,7 +15,7 @@ use serde_json::Value;
 use skiff_apiserver::proxy::KubeletClient;
 use skiff_kubelet::runtime::{Runtime, api, labels};
 use skiff_kubelet::server::{Config, KubeletServer};
-use skiff_kubelet::testing::{BUSYBOX_IMAGE, TestContainerd};
+use skiff_kubelet::testing::{TestContainerd, busybox_container_config};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -53,15 +53,6 @@ pub struct TestNode {
     server: tokio::task::JoinHandle<()>,
 }
 
-fn namespaces() -> api::NamespaceOption {
-    api::NamespaceOption {
-        network: api::NamespaceMode::Pod as i32,
-        pid: api::NamespaceMode::Container as i32,
-        ipc: api::NamespaceMode::Pod as i32,
-        ..Default::default()
-    }
-}
-
 impl TestNode {
     pub async fn start(name: &str) -> Option<Self> {
         Self::start_inner(name, false).await
@@ -95,31 +86,7 @@ impl TestNode {
         let runtime: Arc<dyn Runtime> = test.runtime();
         let uid = uuid::Uuid::new_v4().to_string();
         let log_dir: PathBuf = test.dir().join("logs").join(format!("default_{name}_{uid}"));
-        let sandbox = api::PodSandboxConfig {
-            metadata: Some(api::PodSandboxMetadata {
-                name: name.into(),
-                uid: uid.clone(),
-                namespace: "default".into(),
-                attempt: 0,
-            }),
-            hostname: name.into(),
-            log_directory: log_dir.display().to_string(),
-            labels: [
-                (labels::POD_NAME.to_owned(), name.to_owned()),
-                (labels::POD_NAMESPACE.to_owned(), "default".to_owned()),
-                (labels::POD_UID.to_owned(), uid.clone()),
-            ]
-            .into(),
-            linux: Some(api::LinuxPodSandboxConfig {
-                cgroup_parent: test.cgroup_parent(&uid),
-                security_context: Some(api::LinuxSandboxSecurityContext {
-                    namespace_options: Some(namespaces()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let sandbox = test.sandbox_config(name, &uid, &log_dir);
         let sandbox_id = match runtime.run_pod_sandbox(sandbox.clone()).await {
             Ok(id) => id,
             Err(err) => panic!("RunPodSandbox: {err}\ncontainerd log:\n{}", test.log_tail()),
@@ -165,28 +132,15 @@ impl TestNode {
 
     /// Creates and starts instance `attempt` of container `name` (with an open stdin when `stdin`).
     pub async fn start_named(&self, name: &str, attempt: u32, command: &[&str], stdin: bool) -> String {
-        let config = api::ContainerConfig {
-            metadata: Some(api::ContainerMetadata { name: name.into(), attempt }),
-            stdin,
-            image: Some(api::ImageSpec { image: BUSYBOX_IMAGE.into(), ..Default::default() }),
-            command: command.iter().map(|s| (*s).to_owned()).collect(),
-            log_path: format!("{name}/{attempt}.log"),
-            labels: [
-                (labels::POD_NAME.to_owned(), self.name.clone()),
-                (labels::POD_NAMESPACE.to_owned(), "default".to_owned()),
-                (labels::POD_UID.to_owned(), self.uid.clone()),
-                (labels::CONTAINER_NAME.to_owned(), name.to_owned()),
-            ]
-            .into(),
-            linux: Some(api::LinuxContainerConfig {
-                security_context: Some(api::LinuxContainerSecurityContext {
-                    namespace_options: Some(namespaces()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let mut config = busybox_container_config(name, command);
+        config.metadata = Some(api::ContainerMetadata { name: name.into(), attempt });
+        config.stdin = stdin;
+        config.log_path = format!("{name}/{attempt}.log");
+        config.labels.extend([
+            (labels::POD_NAME.to_owned(), self.name.clone()),
+            (labels::POD_NAMESPACE.to_owned(), "default".to_owned()),
+            (labels::POD_UID.to_owned(), self.uid.clone()),
+        ]);
         let id = self.runtime.create_container(&self.sandbox_id, config, &self.sandbox).await.expect("created");
         self.runtime.start_container(&id).await.expect("started");
         id
